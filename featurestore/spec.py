@@ -1,0 +1,184 @@
+"""Declarative specs: feature groups and raw sources, validated once when they are built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Literal
+
+from featurestore.columns import SYSTEM_COLUMNS
+from featurestore.cron import validate_cron
+from featurestore.durations import parse_duration
+from featurestore.errors import SpecError
+from featurestore.types import SPARK_TYPES
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+Grain = Literal["hourly", "daily"]
+GRAIN_STEP: dict[str, timedelta] = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+DEFAULT_CRON: dict[str, str] = {"hourly": "5 * * * *", "daily": "30 1 * * *"}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A typed column of a group: an entity key or a feature."""
+
+    name: str
+    dtype: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Key(Field):
+    """An entity key column (a group may have several: a composite key)."""
+
+    dtype: str = "string"
+
+
+@dataclass(frozen=True)
+class Feature(Field):
+    """A feature column."""
+
+
+@dataclass(frozen=True)
+class TransformInput:
+    """What a group's transform receives: its sources read for [start - lookback, end) and the window."""
+
+    spark: SparkSession
+    sources: Mapping[str, DataFrame]
+    start: datetime
+    end: datetime
+    grain: Grain
+
+    def snapshot_times(self) -> list[datetime]:
+        """End of every grain period in [start, end): the times this run's snapshots are taken at."""
+        step = GRAIN_STEP[self.grain]
+        times, t = [], self.start + step
+        while t <= self.end:
+            times.append(t)
+            t += step
+        return times
+
+
+def _utc_midnight(day: str, what: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        raise SpecError(f"{what}: start {day!r} is not an ISO date like '2026-01-01'") from None
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SpecError(f"{what}: name {name!r} must be lower_snake_case (letters, digits, underscores)")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A raw, time-partitioned source (daily partitions) stored as a Delta table."""
+
+    name: str
+    description: str
+    event_time_column: str
+    start: str
+    load: Callable[[SparkSession, datetime, datetime], DataFrame]
+    grain: Grain = "daily"
+
+    def __post_init__(self) -> None:
+        what = f"source {self.name!r}"
+        _check_name(self.name, what)
+        if self.grain not in GRAIN_STEP:
+            raise SpecError(f"{what}: grain must be 'hourly' or 'daily', not {self.grain!r}")
+        _utc_midnight(self.start, what)
+
+    @property
+    def start_time(self) -> datetime:
+        return _utc_midnight(self.start, f"source {self.name!r}")
+
+
+@dataclass(frozen=True)
+class FeatureGroupSpec:
+    """A feature group: keys, event time, typed features, its transform, schedule and TTL."""
+
+    name: str
+    description: str
+    owner: str
+    keys: tuple[Key, ...]
+    features: tuple[Feature, ...]
+    transform: Callable[[TransformInput], DataFrame]
+    sources: tuple[str, ...]
+    grain: Grain
+    start: str
+    event_time_column: str = "event_time"
+    ttl: timedelta | str | None = None
+    cron: str | None = None
+    source_lookback: timedelta | str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        what = f"feature group {self.name!r}"
+        _check_name(self.name, what)
+        object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "sources", tuple(self.sources))
+        if not self.keys:
+            raise SpecError(f"{what}: needs at least one entity key")
+        if not self.features:
+            raise SpecError(f"{what}: needs at least one feature")
+        for column in self.keys + self.features:
+            if not isinstance(column, Field):
+                raise SpecError(f"{what}: {column!r} is not a Key or Feature")
+            if not isinstance(column.name, str) or not column.name.isidentifier():
+                raise SpecError(f"{what}: column name {column.name!r} is not a valid identifier")
+            if column.dtype not in SPARK_TYPES:
+                raise SpecError(f"{what}: column {column.name!r} has unknown type {column.dtype!r}; "
+                                f"use one of {sorted(SPARK_TYPES)}")
+            if column.name in SYSTEM_COLUMNS:
+                raise SpecError(f"{what}: column {column.name!r} is a reserved system column name")
+        names = [c.name for c in self.keys + self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise SpecError(f"{what}: duplicate column name(s) {duplicates} among keys and features")
+        if self.event_time_column in names:
+            raise SpecError(f"{what}: event-time column {self.event_time_column!r} is also a key or feature")
+        if self.grain not in GRAIN_STEP:
+            raise SpecError(f"{what}: grain must be 'hourly' or 'daily', not {self.grain!r}")
+        if not callable(self.transform):
+            raise SpecError(f"{what}: transform must be callable")
+        if not self.sources:
+            raise SpecError(f"{what}: needs at least one source")
+        object.__setattr__(self, "ttl", parse_duration(self.ttl, what=f"{what}: ttl"))
+        object.__setattr__(self, "source_lookback",
+                           parse_duration(self.source_lookback, what=f"{what}: source_lookback") or timedelta(0))
+        object.__setattr__(self, "cron", validate_cron(self.cron or DEFAULT_CRON[self.grain], what=what))
+        object.__setattr__(self, "tags", dict(self.tags))
+        _utc_midnight(self.start, what)
+
+    @property
+    def key_names(self) -> list[str]:
+        return [k.name for k in self.keys]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def start_time(self) -> datetime:
+        return _utc_midnight(self.start, f"feature group {self.name!r}")
+
+    @property
+    def step(self) -> timedelta:
+        return GRAIN_STEP[self.grain]
+
+    def feature(self, name: str) -> Feature:
+        """The feature called `name`; SpecError naming the group if there is none."""
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise SpecError(f"feature group {self.name!r} has no feature {name!r}; it has {self.feature_names}")
+
+    def __hash__(self) -> int:
+        return hash(self.name)
