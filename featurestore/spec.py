@@ -154,6 +154,7 @@ class FeatureGroupSpec:
         object.__setattr__(self, "source_lookback",
                            parse_duration(self.source_lookback, what=f"{what}: source_lookback") or timedelta(0))
         object.__setattr__(self, "cron", validate_cron(self.cron or DEFAULT_CRON[self.grain], what=what))
+        self.schedule_offsets  # noqa: B018 - validates that the cron fits the grain
         object.__setattr__(self, "tags", dict(self.tags))
         _utc_midnight(self.start, what)
 
@@ -172,6 +173,20 @@ class FeatureGroupSpec:
     @property
     def step(self) -> timedelta:
         return GRAIN_STEP[self.grain]
+
+    @property
+    def schedule_offsets(self) -> tuple[int, int | None]:
+        """(minute of hour, hour of day or None) at which the schedule fires after a period closes.
+
+        The cron must fire once per period of the grain: 'M * * * *' for hourly, 'M H * * *' for daily.
+        """
+        minute, hour, *rest = self.cron.split()
+        hourly, daily = self.grain == "hourly", self.grain == "daily"
+        if rest != ["*", "*", "*"] or not minute.isdigit() or (hourly and hour != "*") or (daily and not hour.isdigit()):
+            shape = "'M * * * *'" if hourly else "'M H * * *'"
+            raise SpecError(f"feature group {self.name!r}: cron {self.cron!r} does not fit the {self.grain} grain; "
+                            f"write it as {shape} (the minute/hour after each period closes)")
+        return int(minute), (int(hour) if daily else None)
 
     def feature(self, name: str) -> Feature:
         """The feature called `name`; SpecError naming the group if there is none."""

@@ -1,0 +1,38 @@
+# The two commands: `make demo` runs the example end to end, `make test` runs the test suite.
+# Both do all setup first: a virtualenv with the pinned dependencies and the Delta jars from Maven Central.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DELTA_VERSION := 4.3.0
+MVN_COPY := mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy -DoutputDirectory=.jars
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+
+.PHONY: setup demo test ui clean
+
+setup: $(VENV)/.installed .jars/.fetched
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+.jars/.fetched:
+	mkdir -p .jars
+	$(MVN_COPY) -Dartifact=io.delta:delta-spark_4.1_2.13:$(DELTA_VERSION)
+	$(MVN_COPY) -Dartifact=io.delta:delta-storage:$(DELTA_VERSION)
+	touch $@
+
+demo: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(PY) -m orchestration.demo
+
+test: setup
+	$(PY) -m pytest
+
+ui: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf data

@@ -1,0 +1,1 @@
+"""Feature groups: one module per group (a spec + pure transforms), discovered by `featurestore.registry`."""

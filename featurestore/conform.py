@@ -1,0 +1,69 @@
+"""Conforming a group's transform output to its declared schema before anything is written."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from featurestore.columns import EVENT_TIME
+from featurestore.errors import DataValidationError, SchemaMismatchError
+from featurestore.types import SAFE_CASTS, dtype_name, spark_type
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from featurestore.spec import FeatureGroupSpec
+
+
+def conform(spec: FeatureGroupSpec, df: DataFrame) -> DataFrame:
+    """Check `df` against `spec` and return keys, event_time and features in spec order, exactly typed.
+
+    Raises SchemaMismatchError for a missing, extra or wrongly typed column (safe widenings such as
+    int -> long are applied), naming the group and the column. Null keys and event times are checked by
+    `check_rows`.
+    """
+    group = spec.name
+    types = {f.name: dtype_name(f.dataType) for f in df.schema.fields}
+    expected = {spec.event_time_column: "timestamp", **{c.name: c.dtype for c in spec.keys + spec.features}}
+    missing = [name for name in expected if name not in types]
+    if missing:
+        raise SchemaMismatchError(f"feature group {group!r}: column(s) {missing} missing from the data "
+                                  f"(it has {sorted(types)})")
+    extra = sorted(set(types) - set(expected))
+    if extra:
+        raise SchemaMismatchError(f"feature group {group!r}: unexpected column(s) {extra}; declare them as "
+                                  "features or drop them in the transform")
+    selected = []
+    for name, dtype in expected.items():
+        actual = types[name]
+        if actual == "timestamp_ntz" and dtype == "timestamp":
+            raise SchemaMismatchError(f"feature group {group!r}: column {name!r} is a timezone-naive timestamp; "
+                                      "convert it to UTC explicitly (e.g. F.to_utc_timestamp(col, zone))")
+        if actual != dtype and actual not in SAFE_CASTS.get(dtype, set()):
+            raise SchemaMismatchError(f"feature group {group!r}: column {name!r} has type {actual}, "
+                                      f"declared {dtype}")
+        column = F.col(name) if actual == dtype else F.col(name).cast(spark_type(dtype))
+        selected.append(column.alias(EVENT_TIME if name == spec.event_time_column else name))
+    return df.select(*selected)
+
+
+def check_rows(spec: FeatureGroupSpec, df: DataFrame) -> dict:
+    """One pass over conformed rows: counts, time range; raise on null keys/times or duplicate (key, time)."""
+    keys = spec.key_names
+    null_checks = [F.sum(F.col(c).isNull().cast("long")).alias(f"null__{c}") for c in keys + [EVENT_TIME]]
+    stats = df.agg(F.count(F.lit(1)).alias("rows"), F.min(EVENT_TIME).alias("min_time"),
+                   F.max(EVENT_TIME).alias("max_time"), *null_checks).first().asDict()
+    for column in keys + [EVENT_TIME]:
+        nulls = stats[f"null__{column}"]
+        if nulls:
+            name = spec.event_time_column if column == EVENT_TIME else column
+            raise DataValidationError(f"feature group {spec.name!r}: {nulls} row(s) with null {name!r}; "
+                                      "nothing was written")
+    duplicate = (df.groupBy(*keys, EVENT_TIME).count().filter("count > 1").limit(1).collect())
+    if duplicate:
+        example = {k: duplicate[0][k] for k in keys + [EVENT_TIME]}
+        raise DataValidationError(f"feature group {spec.name!r}: several rows for the same key and "
+                                  f"{spec.event_time_column!r} in one write, e.g. {example} "
+                                  f"({duplicate[0]['count']} rows); nothing was written")
+    return stats

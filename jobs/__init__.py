@@ -1,0 +1,1 @@
+"""Asset jobs, schedules and sensors, built from the specs."""

@@ -1,0 +1,1 @@
+"""Dagster around the core: resources, factories turning specs into assets and checks, Definitions."""

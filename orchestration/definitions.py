@@ -1,0 +1,45 @@
+"""The project's Definitions: every discovered source and feature group as an asset, with jobs and schedules."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar
+
+from featurestore.registry import Registry, discover
+from jobs.schedules import asset_job, group_schedule, source_schedule
+from orchestration.assets import build_group_asset, build_source_asset, group_key, source_key
+from orchestration.resources import SparkResource, StoreResource
+
+FEATURE_GROUPS_PACKAGE = "feature_groups"
+
+
+def _configured(name: str, default: str) -> str | EnvVar:
+    """An EnvVar when the variable is set (resolved at run time, shown as such in the UI), else the default."""
+    return EnvVar(name) if os.environ.get(name) else default
+
+
+def build_resources() -> dict:
+    spark = SparkResource(master=_configured("FEATURESTORE_SPARK_MASTER", "local[*]"),
+                          conf_json=_configured("FEATURESTORE_SPARK_CONF", "{}"))
+    store_defaults = StoreResource.model_fields["root"].default
+    return {"spark": spark, "store": StoreResource(spark=spark, root=_configured("FEATURESTORE_ROOT", store_defaults))}
+
+
+def build_definitions(registry: Registry) -> Definitions:
+    """Assets, jobs and schedules for every spec in `registry`."""
+    assets, jobs, schedules = [], [], []
+    for source in registry.sources.values():
+        job = asset_job(f"source_{source.name}", source_key(source.name))
+        assets.append(build_source_asset(source))
+        jobs.append(job)
+        schedules.append(source_schedule(source, job))
+    for spec in registry.groups.values():
+        job = asset_job(spec.name, group_key(spec.name))
+        assets.append(build_group_asset(spec, registry))
+        jobs.append(job)
+        schedules.append(group_schedule(spec, job))
+    return Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=build_resources())
+
+
+defs = build_definitions(discover(FEATURE_GROUPS_PACKAGE))
