@@ -264,7 +264,7 @@ def _join_pass(entity: DataFrame, ts: str, keys: tuple[str, ...],
         visible = row.isNotNull() & F.col(ts).isNotNull() & ~row["d"]
         if query.ttl is not None:
             age = F.unix_micros(F.col(ts)) - F.unix_micros(row["t"])
-            visible = visible & (age < F.lit(to_microseconds(query.ttl)))
+            visible = visible & (age <= F.lit(to_microseconds(query.ttl)))
         outputs.extend(F.when(visible, row[name]).alias(output) for name, output in group_payload[g][1])
     return swept.select(
         *[F.col(c).cast(entity_schema[c]).alias(c) if c in key_types and key_types[c] != entity_schema[c]
