@@ -111,8 +111,9 @@ def _svg(feature: str, bins: Sequence[Bin], title: str, width: int = 720, height
             h = plot_h * share / peak
             out.append(f'<rect x="{x + offset:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" '
                        f'height="{h:.1f}" fill="{color}"><title>{escape(label)}: {who} {share:.1%}</title></rect>')
-        out.append(f'<text x="{x + bar:.1f}" y="{top + plot_h + 14}" font-size="9" text-anchor="middle">'
-                   f'{escape(_edge(b.low, "min"))}</text>')
+        if b.low is not None:  # edge labels sit on the boundaries between bins
+            out.append(f'<text x="{left + i * slot:.1f}" y="{top + plot_h + 14}" font-size="9" '
+                       f'text-anchor="middle">{escape(_edge(b.low, ""))}</text>')
     out.append("</svg>")
     return "".join(out)
 

@@ -96,7 +96,10 @@ def test_incompatible_declarations_and_bad_arguments_fail_at_build_time():
 
 def test_clean_data_passes_every_check_and_leaves_nothing_cached(spark):
     df = spark.createDataFrame(clean_rows(), SCHEMA)
-    suite = default_suite(orders_spec(), EXTRAS)
+    # same GX expectation as not_null:customer_id under another name: GX must not merge the two
+    twin = expectation("ExpectColumnValuesToNotBeNull", name="customer_id_present", columns=["customer_id"],
+                       column="customer_id", severity=Severity.WARN)
+    suite = default_suite(orders_spec(), EXTRAS + (twin,))
     outcomes = run_suite(df, "orders", suite)
     assert [o.name for o in outcomes] == [c.name for c in suite]
     failed = [o.summary() for o in outcomes if not o.passed]
@@ -105,6 +108,7 @@ def test_clean_data_passes_every_check_and_leaves_nothing_cached(spark):
     by_name = {o.name: o for o in outcomes}
     assert by_name["row_count"].observed == 40
     assert by_name["in_set:channel"].severity is Severity.WARN
+    assert by_name["customer_id_present"].passed and by_name["customer_id_present"].severity is Severity.WARN
     assert not df.is_cached
 
 
