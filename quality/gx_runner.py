@@ -188,8 +188,8 @@ def _first_line(message: Any) -> str | None:
     """Spark errors carry a long query context after the first line; keep the message itself."""
     if not message:
         return None
-    text = str(message).strip()
-    return text.split("\n== ", 1)[0].strip()
+    text = str(message).strip().split("\n== ", 1)[0].strip()
+    return text if len(text) <= 2000 else text[:1999] + "…"
 
 
 def _message(exc: BaseException) -> str:
