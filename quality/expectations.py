@@ -84,7 +84,7 @@ def columns_present(columns: Sequence[str], *, exact: bool = False,
                     severity: Severity = Severity.ERROR) -> ExpectationSpec:
     """All `columns` exist (and, if `exact`, no others do)."""
     return ExpectationSpec("columns", "ExpectTableColumnsToMatchSet",
-                           {"column_set": list(columns), "exact_match": exact}, (), severity)
+                           {"column_set": list(columns), "exact_match": exact}, tuple(columns), severity)
 
 
 def not_null(column: str, *, mostly: float = 1.0, severity: Severity = Severity.ERROR) -> ExpectationSpec:
