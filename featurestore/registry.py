@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from featurestore.errors import SpecError
 from featurestore.spec import FeatureGroupSpec, SourceSpec
+from featurestore.training import TrainingSetSpec
 
 
 @dataclass(frozen=True)
@@ -16,11 +17,17 @@ class Registry:
 
     sources: dict[str, SourceSpec]
     groups: dict[str, FeatureGroupSpec]
+    training_sets: dict[str, TrainingSetSpec]
 
     def group(self, name: str) -> FeatureGroupSpec:
         if name not in self.groups:
             raise SpecError(f"unknown feature group {name!r}; known: {sorted(self.groups)}")
         return self.groups[name]
+
+    def training_set(self, name: str) -> TrainingSetSpec:
+        if name not in self.training_sets:
+            raise SpecError(f"unknown training set {name!r}; known: {sorted(self.training_sets)}")
+        return self.training_sets[name]
 
     def source(self, name: str) -> SourceSpec:
         if name not in self.sources:
@@ -33,18 +40,22 @@ def discover(package: str) -> Registry:
     root = importlib.import_module(package)
     modules = [root] + [importlib.import_module(f"{package}.{info.name}")
                         for info in pkgutil.walk_packages(root.__path__) if not info.name.startswith("_")]
-    sources: dict[str, SourceSpec] = {}
-    groups: dict[str, FeatureGroupSpec] = {}
+    found: dict[type, dict] = {SourceSpec: {}, FeatureGroupSpec: {}, TrainingSetSpec: {}}
     for module in modules:
         for value in vars(module).values():
-            target = sources if isinstance(value, SourceSpec) else groups if isinstance(value, FeatureGroupSpec) else None
+            target = found.get(type(value))
             if target is None:
                 continue
             if value.name in target and target[value.name] is not value:
                 raise SpecError(f"two specs are named {value.name!r} (one in {module.__name__})")
             target[value.name] = value
+    sources, groups, training_sets = (dict(sorted(found[kind].items()))
+                                      for kind in (SourceSpec, FeatureGroupSpec, TrainingSetSpec))
     for group in groups.values():
         unknown = [s for s in group.sources if s not in sources]
         if unknown:
             raise SpecError(f"feature group {group.name!r}: unknown source(s) {unknown}; known: {sorted(sources)}")
-    return Registry(sources=dict(sorted(sources.items())), groups=dict(sorted(groups.items())))
+    registry = Registry(sources=sources, groups=groups, training_sets=training_sets)
+    for training_set in training_sets.values():
+        training_set.validate_against(registry)
+    return registry

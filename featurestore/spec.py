@@ -71,7 +71,7 @@ def _utc_midnight(day: str, what: str) -> datetime:
         raise SpecError(f"{what}: start {day!r} is not an ISO date like '2026-01-01'") from None
 
 
-def _check_name(name: str, what: str) -> None:
+def check_name(name: str, what: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise SpecError(f"{what}: name {name!r} must be lower_snake_case (letters, digits, underscores)")
 
@@ -89,7 +89,7 @@ class SourceSpec:
 
     def __post_init__(self) -> None:
         what = f"source {self.name!r}"
-        _check_name(self.name, what)
+        check_name(self.name, what)
         if self.grain not in GRAIN_STEP:
             raise SpecError(f"{what}: grain must be 'hourly' or 'daily', not {self.grain!r}")
         _utc_midnight(self.start, what)
@@ -120,7 +120,7 @@ class FeatureGroupSpec:
 
     def __post_init__(self) -> None:
         what = f"feature group {self.name!r}"
-        _check_name(self.name, what)
+        check_name(self.name, what)
         object.__setattr__(self, "keys", tuple(self.keys))
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "sources", tuple(self.sources))

@@ -106,9 +106,9 @@ class OfflineStore:
         return WriteResult(source.name, path, count, 0, 0, self.version(path), None)
 
     def read_source(self, name: str, time_column: str, start: datetime | None = None,
-                    end: datetime | None = None) -> DataFrame:
+                    end: datetime | None = None, version: int | None = None) -> DataFrame:
         """Rows of a raw source with start <= time < end (partition-pruned); all rows without bounds."""
-        df = self._read(self.source_path(name), f"source {name!r}")
+        df = self._read(self.source_path(name), f"source {name!r}", version)
         if start is not None:
             df = df.filter((F.col(EVENT_DATE) >= F.lit(start.date())) & (F.col(time_column) >= F.lit(start)))
         if end is not None:

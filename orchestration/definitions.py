@@ -10,6 +10,7 @@ from featurestore.registry import Registry, discover
 from jobs.schedules import asset_job, group_schedule, source_schedule
 from orchestration.assets import build_group_asset, build_source_asset, group_key, source_key
 from orchestration.resources import SparkResource, StoreResource
+from orchestration.training_assets import build_training_set_asset, training_set_key
 
 FEATURE_GROUPS_PACKAGE = "feature_groups"
 
@@ -27,7 +28,7 @@ def build_resources() -> dict:
 
 
 def build_definitions(registry: Registry) -> Definitions:
-    """Assets, jobs and schedules for every spec in `registry`."""
+    """Assets, jobs and schedules for every source, group and training set in `registry`."""
     assets, jobs, schedules = [], [], []
     for source in registry.sources.values():
         job = asset_job(f"source_{source.name}", source_key(source.name))
@@ -39,6 +40,9 @@ def build_definitions(registry: Registry) -> Definitions:
         assets.append(build_group_asset(spec, registry))
         jobs.append(job)
         schedules.append(group_schedule(spec, job))
+    for training_set in registry.training_sets.values():
+        assets.append(build_training_set_asset(training_set, registry))
+        jobs.append(asset_job(training_set.name, training_set_key(training_set.name)))
     return Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=build_resources())
 
 

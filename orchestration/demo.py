@@ -53,6 +53,19 @@ def run_range(instance: DagsterInstance, job_name: str, grain: str, first_day: d
               f"delta v{meta['delta_version'].value}  ({time.monotonic() - started:.1f}s)")
 
 
+def run_training_set(instance: DagsterInstance, name: str) -> None:
+    """Build a training set through its asset job and print its profile."""
+    from orchestration.definitions import defs
+
+    started = time.monotonic()
+    result = defs.resolve_job_def(f"{name}_job").execute_in_process(instance=instance, run_config=QUIET)
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    print(f"  training_sets/{name:15s} rows {meta['rows'].value:>9,}  inputs {meta['input_versions'].value}  "
+          f"({time.monotonic() - started:.1f}s)")
+    nulls = meta["null_rates"].value
+    print("    null rate per feature: " + ", ".join(f"{k} {v:.1%}" for k, v in nulls.items()))
+
+
 def main() -> None:
     from orchestration.definitions import build_resources, defs  # noqa: F401 - loads the specs
     from featurestore.registry import discover
@@ -66,6 +79,8 @@ def main() -> None:
         run_range(instance, f"source_{source.name}_job", source.grain, first_day - timedelta(days=7), DEMO_DAYS + 7)
     for spec in registry.groups.values():
         run_range(instance, f"{spec.name}_job", spec.grain, first_day, DEMO_DAYS)
+    for training_set in registry.training_sets.values():
+        run_training_set(instance, training_set.name)
     store = build_resources()["store"].get_store()
     print("\nDelta tables:")
     for source in registry.sources.values():
@@ -75,6 +90,10 @@ def main() -> None:
         for kind, path in (("history", store.history_path(spec.name)), ("latest", store.latest_path(spec.name))):
             rows = store.spark.read.format("delta").load(path).count()
             print(f"  {spec.name:13s} {kind:7s} {rows:>10,} rows  v{store.version(path)}  {path}")
+    for name in registry.training_sets:
+        path = store.table_path("training_sets", name)
+        rows = store.spark.read.format("delta").load(path).count()
+        print(f"  training set {name:12s} {rows:>10,} rows  v{store.version(path)}  {path}")
     print("\nUI: make ui  (dagster dev -w workspace.yaml with this DAGSTER_HOME)")
 
 

@@ -96,3 +96,32 @@ def test_rematerialising_writes_nothing_and_latest_has_one_row_per_key(materiali
     latest = store.read_latest("consumer")
     assert latest.count() == latest.select("consumer_id").distinct().count() > 0
     assert latest.agg({"event_time": "min"}).first()[0] == datetime(2026, 10, 3)
+
+
+def test_training_set_asset_matches_the_reference_join(materialised):
+    registry, store, _ = materialised
+    from dagster import materialize as run
+
+    from orchestration.training_assets import build_training_set_asset
+    from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
+
+    spec = registry.training_set("fraud_training")
+    asset = build_training_set_asset(spec, registry)
+    resources = {"store": StoreResource(spark=SparkResource(master="local[2]"), root=store.root)}
+    result = run([asset], resources=resources, instance=DagsterInstance.ephemeral())
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    versions = meta["input_versions"].value
+    assert versions == {"consumer": store.version(store.history_path("consumer")),
+                        "card": store.version(store.history_path("card"))}
+
+    entities = [r.asDict() for r in store.read_source("transactions", "event_time")
+                .filter("event_time >= timestamp'2026-10-01'").select(*spec.entity_columns).collect()]
+    groups = [ReferenceGroup(name, [r.asDict() for r in store.read_history(name).collect()],
+                             registry.group(name).key_names, registry.group(name).feature_names,
+                             registry.group(name).ttl) for name in ("consumer", "card")]
+    expected = pit_join_reference(entities, groups, ts_column="event_time")
+    actual = [r.asDict() for r in store.spark.read.format("delta").load(meta["path"].value).collect()]
+    key = lambda row: row["tid"]  # noqa: E731
+    assert meta["rows"].value == len(entities) == len(actual)
+    assert sorted(actual, key=key) == sorted(expected, key=key)
+    assert 0 < meta["null_rates"].value["avg_amt_last_7d"] < 1

@@ -1,0 +1,234 @@
+"""Training sets: the store-level point-in-time API and declarative training-set specs.
+
+`get_historical_features` is the notebook entry point: an entity DataFrame and feature references such as
+"consumer:avg_amt_last_7d" or "card:*" give the entity rows with each feature as it was at the row's time.
+`build_training_set` materialises a `TrainingSetSpec` to Delta, pinning the Delta version of every input so
+that the same set can be rebuilt exactly later (`rebuild_training_set`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from featurestore.errors import SpecError
+from featurestore.pit import FeatureQuery, point_in_time_join
+from featurestore.spec import FeatureGroupSpec, check_name
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from featurestore.registry import Registry
+    from featurestore.store import OfflineStore
+
+
+def parse_feature_refs(refs: Sequence[str], groups: Mapping[str, FeatureGroupSpec]) -> dict[str, list[str]]:
+    """'group:feature' / 'group:*' references -> features per group, in order; errors name the reference."""
+    selected: dict[str, list[str]] = {}
+    for ref in refs:
+        group, sep, feature = ref.partition(":")
+        if not sep or not group or not feature:
+            raise SpecError(f"feature reference {ref!r} must look like 'group:feature' or 'group:*'")
+        if group not in groups:
+            raise SpecError(f"feature reference {ref!r}: unknown feature group {group!r}; known: {sorted(groups)}")
+        spec = groups[group]
+        names = spec.feature_names if feature == "*" else [spec.feature(feature).name]
+        chosen = selected.setdefault(group, [])
+        chosen.extend(n for n in names if n not in chosen)
+    if not selected:
+        raise SpecError("no features requested")
+    return selected
+
+
+def _as_utc(moment: datetime | str | None, what: str) -> datetime | None:
+    if moment is None or isinstance(moment, datetime):
+        value = moment
+    else:
+        try:
+            value = datetime.fromisoformat(moment)
+        except ValueError:
+            raise SpecError(f"{what}: {moment!r} is not an ISO timestamp") from None
+    if value is not None and value.tzinfo is None:
+        raise SpecError(f"{what}: {moment!r} has no timezone; give it in UTC (e.g. '2026-10-09T00:00:00+00:00')")
+    return value.astimezone(timezone.utc) if value is not None else None
+
+
+def input_versions(store: OfflineStore, groups: Sequence[str]) -> dict[str, int]:
+    """Current Delta version of each group's history table."""
+    versions = {}
+    for group in groups:
+        version = store.version(store.history_path(group))
+        if version is None:
+            raise SpecError(f"feature group {group!r} has no history yet; materialise it first")
+        versions[group] = version
+    return versions
+
+
+def get_historical_features(store: OfflineStore, entity_df: DataFrame, features: Sequence[str],
+                            groups: Mapping[str, FeatureGroupSpec] | Registry, *, timestamp_column: str = "ts",
+                            ttl_overrides: Mapping[str, timedelta | str | None] | None = None,
+                            as_known_at: datetime | str | None = None,
+                            versions: Mapping[str, int] | None = None) -> DataFrame:
+    """Entity rows joined point-in-time to the requested features (see featurestore.pit for the rules).
+
+    `groups` maps names to specs (or is a Registry); `ttl_overrides` replaces a group's TTL for this query;
+    `as_known_at` ignores history written after it; `versions` pins each group's history to a Delta version.
+    """
+    groups = getattr(groups, "groups", groups)
+    selected = parse_feature_refs(features, groups)
+    overrides = dict(ttl_overrides or {})
+    unknown = sorted(set(overrides) - set(selected))
+    if unknown:
+        raise SpecError(f"ttl_overrides for group(s) {unknown} that no requested feature comes from")
+    queries = []
+    for group, names in selected.items():
+        spec = groups[group]
+        history = store.read_history(group, version=(versions or {}).get(group))
+        queries.append(FeatureQuery(group=group, history=history, keys=spec.key_names, features=names,
+                                    ttl=overrides.get(group, spec.ttl)))
+    return point_in_time_join(entity_df, queries, timestamp_column=timestamp_column,
+                              as_known_at=_as_utc(as_known_at, "as_known_at"))
+
+
+@dataclass(frozen=True)
+class TrainingSetSpec:
+    """A training set: entity rows from a source (keys, timestamp, label...) joined to group features.
+
+    `entity_columns` are kept from the source rows with `start <= timestamp < end` (ISO dates, UTC; either may
+    be omitted); `features` are 'group:feature' or 'group:*' references.
+    """
+
+    name: str
+    description: str
+    entity_source: str
+    timestamp_column: str
+    entity_columns: tuple[str, ...]
+    features: tuple[str, ...]
+    label: str | None = None
+    start: str | None = None
+    end: str | None = None
+    ttl_overrides: Mapping[str, str] = field(default_factory=dict)
+    as_known_at: str | None = None
+
+    def __post_init__(self) -> None:
+        what = f"training set {self.name!r}"
+        check_name(self.name, what)
+        object.__setattr__(self, "entity_columns", tuple(self.entity_columns))
+        object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "ttl_overrides", dict(self.ttl_overrides))
+        if self.timestamp_column not in self.entity_columns:
+            raise SpecError(f"{what}: timestamp column {self.timestamp_column!r} must be among entity_columns")
+        if self.label is not None and self.label not in self.entity_columns:
+            raise SpecError(f"{what}: label {self.label!r} must be among entity_columns")
+        if not self.features:
+            raise SpecError(f"{what}: no features requested")
+        for bound in (self.start, self.end):
+            if bound is not None:
+                _as_utc(f"{bound}T00:00:00+00:00", f"{what}: start/end {bound!r}")
+        _as_utc(self.as_known_at, f"{what}: as_known_at")
+        from featurestore.durations import parse_duration
+
+        for group, ttl in self.ttl_overrides.items():
+            parse_duration(ttl, what=f"{what}: ttl override for {group!r}")
+
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(ref.partition(":")[0] for ref in self.features))
+
+    def validate_against(self, registry: Registry) -> None:
+        """Check the source, the feature references and the key columns against the registry's specs."""
+        what = f"training set {self.name!r}"
+        registry.source(self.entity_source)
+        selected = parse_feature_refs(self.features, registry.groups)
+        for group in selected:
+            missing = [k for k in registry.groups[group].key_names if k not in self.entity_columns]
+            if missing:
+                raise SpecError(f"{what}: feature group {group!r} is keyed by {missing}, "
+                                "which are not among entity_columns")
+        unknown = sorted(set(self.ttl_overrides) - set(selected))
+        if unknown:
+            raise SpecError(f"{what}: ttl_overrides for group(s) {unknown} that no requested feature comes from")
+
+
+@dataclass(frozen=True)
+class TrainingSetResult:
+    """Where a training set was written, what went into it, and a profile of its features."""
+
+    name: str
+    path: str
+    table_version: int
+    rows: int
+    input_versions: dict[str, int]
+    entity_source_version: int
+    as_known_at: str | None
+    null_rates: dict[str, float]
+
+
+def training_set_path(store: OfflineStore, name: str) -> str:
+    return store.table_path("training_sets", name)
+
+
+def entity_rows(store: OfflineStore, spec: TrainingSetSpec, registry: Registry,
+                version: int | None = None) -> DataFrame:
+    """The spec's entity rows read from its source (at a Delta version if given), entity columns only."""
+    source = registry.source(spec.entity_source)
+    start = _as_utc(f"{spec.start}T00:00:00+00:00", "start") if spec.start else None
+    end = _as_utc(f"{spec.end}T00:00:00+00:00", "end") if spec.end else None
+    rows = store.read_source(source.name, spec.timestamp_column, start, end, version=version)
+    missing = [c for c in spec.entity_columns if c not in rows.columns]
+    if missing:
+        raise SpecError(f"training set {spec.name!r}: source {source.name!r} has no column(s) {missing}")
+    return rows.select(*spec.entity_columns)
+
+
+def build_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Registry, *,
+                       versions: Mapping[str, int] | None = None) -> TrainingSetResult:
+    """Join the entity rows to the features at pinned input versions and overwrite the set's Delta table.
+
+    The commit records the input versions and as-known-at time, so `rebuild_training_set` can reproduce it.
+    """
+    spec.validate_against(registry)
+    pinned = dict(versions) if versions is not None else input_versions(store, spec.groups())
+    entity_version = store.version(store.source_path(spec.entity_source))
+    result = get_historical_features(store, entity_rows(store, spec, registry, entity_version), spec.features, registry,
+                                     timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
+                                     as_known_at=spec.as_known_at, versions=pinned)
+    path = training_set_path(store, spec.name)
+    info = {"training_set": spec.name, "input_versions": pinned, "entity_source_version": entity_version,
+            "as_known_at": spec.as_known_at}
+    (result.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+     .option("userMetadata", json.dumps(info)).save(path))
+    written = store.spark.read.format("delta").load(path)
+    feature_columns = [c for c in written.columns if c not in spec.entity_columns]
+    profile = written.agg(F.count(F.lit(1)).alias("__rows"),
+                          *[F.avg(F.col(c).isNull().cast("double")).alias(c) for c in feature_columns]).first()
+    return TrainingSetResult(name=spec.name, path=path, table_version=store.version(path), rows=profile["__rows"],
+                             input_versions=pinned, entity_source_version=entity_version, as_known_at=spec.as_known_at,
+                             null_rates={c: float(profile[c] or 0.0) for c in feature_columns})
+
+
+def recorded_inputs(store: OfflineStore, name: str, version: int | None = None) -> dict:
+    """The input versions and as-known-at time recorded with a training set's Delta commit."""
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(store.spark, training_set_path(store, name)).history()
+    if version is not None:
+        history = history.filter(F.col("version") == version)
+    row = history.orderBy(F.col("version").desc()).select("userMetadata").first()
+    if row is None or not row[0]:
+        raise SpecError(f"training set {name!r}: no recorded inputs at version {version}")
+    return json.loads(row[0])
+
+
+def rebuild_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Registry,
+                         version: int | None = None) -> DataFrame:
+    """The training set recomputed from the input versions recorded with its commit (time travel)."""
+    recorded = recorded_inputs(store, spec.name, version)
+    entities = entity_rows(store, spec, registry, recorded["entity_source_version"])
+    return get_historical_features(store, entities, spec.features, registry,
+                                   timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
+                                   as_known_at=recorded["as_known_at"], versions=recorded["input_versions"])
