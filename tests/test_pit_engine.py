@@ -284,7 +284,7 @@ ENTITY_STRUCT = T.StructType([T.StructField("k", T.StringType()), T.StructField(
                               T.StructField("label", T.IntegerType())])
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(entities=entity_rows(), first=histories(pair=False), second=histories(pair=False),
        third=histories(pair=True), ttls=st.tuples(TTLS, TTLS, TTLS),
