@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from pyspark.sql import types as T
 from featurestore.columns import EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.errors import SpecError
 from featurestore.pit import FeatureQuery, point_in_time_join
+from featurestore.pit_duckdb import point_in_time_join_duckdb
 from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
 
 BASE = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -58,9 +60,34 @@ def as_multiset(rows: list[dict], columns: list[str]) -> Counter:
     return Counter(tuple(normalize(row[c]) for c in columns) for row in rows)
 
 
+ARROW_TYPES = {T.StringType(): pa.string(), T.LongType(): pa.int64(), T.IntegerType(): pa.int32(),
+               T.DoubleType(): pa.float64(), T.BooleanType(): pa.bool_(), T.TimestampType(): pa.timestamp("us", "UTC")}
+
+
+def arrow_table(rows: list[dict], schema: T.StructType) -> pa.Table:
+    arrow_schema = pa.schema([(f.name, ARROW_TYPES[f.dataType]) for f in schema.fields])
+    return pa.Table.from_pylist([{f.name: row.get(f.name) for f in schema.fields} for row in rows], arrow_schema)
+
+
+def duckdb_compare(entities, entity_struct, groups: list[tuple[ReferenceGroup, T.StructType]], as_known_at=None,
+                   expected: list[dict] | None = None) -> list[dict]:
+    """Run the DuckDB engine on arrow copies; assert it equals the oracle row by row, in entity order."""
+    queries = [FeatureQuery(g.name, arrow_table(g.rows, schema), g.keys, g.features, g.ttl, g.output_names)
+               for g, schema in groups]
+    result = point_in_time_join_duckdb(arrow_table(entities, entity_struct), queries, as_known_at=as_known_at)
+    if expected is None:
+        expected = pit_join_reference(entities, [g for g, _ in groups], as_known_at=as_known_at)
+    actual = result.to_pylist()
+    assert result.column_names == list(expected[0])
+    assert [[normalize(v) for v in r.values()] for r in actual] == [[normalize(v) for v in r.values()]
+                                                                    for r in expected]
+    return actual
+
+
 def run_and_compare(spark, entities, entity_struct, groups: list[tuple[ReferenceGroup, T.StructType]],
                     as_known_at=None) -> list[dict]:
-    """Run the engine and the oracle on the same input; assert equal multisets of rows; return the output."""
+    """Run both engines and the oracle on the same input; assert equal rows; return the Spark output."""
+    duckdb_compare(entities, entity_struct, groups, as_known_at)
     entity_df = spark.createDataFrame(entities, entity_struct)
     queries = [FeatureQuery(g.name, spark.createDataFrame(g.rows, schema), g.keys, g.features, g.ttl,
                             g.output_names) for g, schema in groups]
@@ -297,3 +324,35 @@ def test_engine_matches_oracle(spark, entities, first, second, third, ttls, cuto
         (ReferenceGroup("third", third, ["k1", "k2"], ["f1", "g"], ttls[2]), history_schema(PAIR, PAIR_FEATURES)),
     ]
     run_and_compare(spark, entities, ENTITY_STRUCT, groups, as_known_at=cutoff)
+
+
+@settings(max_examples=150, deadline=None)
+@given(entities=entity_rows(), first=histories(pair=False), third=histories(pair=True), ttls=st.tuples(TTLS, TTLS),
+       cutoff=st.one_of(st.none(), st.builds(lambda i: WRITTEN + i * SEC, st.integers(-1, 12))))
+def test_duckdb_engine_matches_oracle(entities, first, third, ttls, cutoff):
+    groups = [
+        (ReferenceGroup("first", first, ["k"], ["f1", "f2"], ttls[0]), history_schema(SINGLE, GROUP_FEATURES)),
+        (ReferenceGroup("third", third, ["k1", "k2"], ["f1", "g"], ttls[1]), history_schema(PAIR, PAIR_FEATURES)),
+    ]
+    duckdb_compare(entities, ENTITY_STRUCT, groups, as_known_at=cutoff)
+
+
+def test_duckdb_engine_reads_parquet_and_pandas_and_checks_columns(tmp_path):
+    import pyarrow.parquet as pq
+
+    history = arrow_table([hist("a", at(0), 1), hist("a", at(1), 2)], history_schema(STRING_KEY, VALUE))
+    pq.write_table(history, tmp_path / "history.parquet")
+    entities = arrow_table([ent("a", at(0), 0), ent("a", at(5), 1)], entity_schema(STRING_KEY))
+    result = point_in_time_join_duckdb(entities.to_pandas(), [FeatureQuery("g", tmp_path / "history.parquet",
+                                                                           ["k"], ["v"], "4s")])
+    assert result.column("v").to_pylist() == [1, 2]
+    assert point_in_time_join_duckdb(entities, [FeatureQuery("g", history, ["k"], ["v"], "3s")],
+                                     threads=1).column("v").to_pylist() == [1, None]
+    with pytest.raises(SpecError, match="group 'g': column 'v' not found"):
+        point_in_time_join_duckdb(entities, [FeatureQuery("g", history.drop(["v"]), ["k"], ["v"])])
+    with pytest.raises(SpecError, match="key column 'k' is INTEGER in the entity"):
+        point_in_time_join_duckdb(entities.drop(["k"]).append_column("k", pa.array([1, 2], pa.int32())),
+                                  [FeatureQuery("g", history, ["k"], ["v"])])
+    with pytest.raises(SpecError, match="must be a timestamp"):
+        point_in_time_join_duckdb(entities.drop(["ts"]).append_column("ts", pa.array(["x", "y"])),
+                                  [FeatureQuery("g", history, ["k"], ["v"])])
