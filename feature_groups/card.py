@@ -8,6 +8,8 @@ from pyspark.sql import DataFrame
 
 from feature_groups._rolling import rolling_count_avg
 from featurestore.spec import Feature, FeatureGroupSpec, Key, TransformInput
+from quality.drift import DriftCheckConfig
+from quality.expectations import between, not_null, row_count_between
 
 
 def card_velocity(ctx: TransformInput) -> DataFrame:
@@ -34,4 +36,13 @@ card = FeatureGroupSpec(
     start="2026-10-01",
     ttl="1h",
     source_lookback="1d",
+    expectations=(
+        between("num_trans_last_1h", 0),
+        between("num_trans_last_1d", 1),  # a card has a row only if its 1-day window holds a transaction
+        between("avg_amt_last_1h", 0, 50_000, strict=True),  # one transaction can be large
+        between("avg_amt_last_1d", 0, 50_000, strict=True),
+        not_null("avg_amt_last_1d"),
+        row_count_between(1, 1_000_000),  # per hourly partition
+    ),
+    drift=DriftCheckConfig(reference="1d"),  # each hour against the 24 hours before it
 )

@@ -8,6 +8,9 @@ from pyspark.sql import DataFrame
 
 from feature_groups._rolling import rolling_count_avg
 from featurestore.spec import Feature, FeatureGroupSpec, Key, TransformInput
+from quality import Severity
+from quality.drift import DriftCheckConfig
+from quality.expectations import between, expectation, not_null, row_count_between
 
 
 def consumer_activity(ctx: TransformInput) -> DataFrame:
@@ -34,4 +37,15 @@ consumer = FeatureGroupSpec(
     start="2026-10-01",
     ttl="1d",
     source_lookback="7d",
+    expectations=(
+        between("num_trans_last_1d", 0),
+        between("num_trans_last_7d", 1),  # a consumer has a row only if its 7-day window holds a transaction
+        between("avg_amt_last_1d", 0, 10_000, strict=True),
+        between("avg_amt_last_7d", 0, 10_000, strict=True),
+        not_null("avg_amt_last_7d"),
+        row_count_between(1, 1_000_000),  # per daily partition
+        expectation("ExpectColumnMeanToBeBetween", name="mean:avg_amt_last_7d", columns=["avg_amt_last_7d"],
+                    column="avg_amt_last_7d", min_value=10, max_value=500, severity=Severity.WARN),
+    ),
+    drift=DriftCheckConfig(reference="7d"),  # each day against the 7 days before it
 )

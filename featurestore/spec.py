@@ -101,7 +101,13 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class FeatureGroupSpec:
-    """A feature group: keys, event time, typed features, its transform, schedule and TTL."""
+    """A feature group: keys, event time, typed features, its transform, schedule and TTL.
+
+    `expectations` (quality.expectations.ExpectationSpec objects) are checked on every written partition
+    on top of the structural checks derived from the spec; `drift` (a quality.drift.DriftCheckConfig)
+    compares each written partition with earlier ones. Both are optional and typed loosely: the core
+    does not import `quality`.
+    """
 
     name: str
     description: str
@@ -117,6 +123,8 @@ class FeatureGroupSpec:
     cron: str | None = None
     source_lookback: timedelta | str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    expectations: tuple = ()
+    drift: object | None = None
 
     def __post_init__(self) -> None:
         what = f"feature group {self.name!r}"
@@ -152,10 +160,12 @@ class FeatureGroupSpec:
             raise SpecError(f"{what}: needs at least one source")
         object.__setattr__(self, "ttl", parse_duration(self.ttl, what=f"{what}: ttl"))
         object.__setattr__(self, "source_lookback",
-                           parse_duration(self.source_lookback, what=f"{what}: source_lookback") or timedelta(0))
+                           parse_duration(self.source_lookback or None, what=f"{what}: source_lookback")
+                           or timedelta(0))
         object.__setattr__(self, "cron", validate_cron(self.cron or DEFAULT_CRON[self.grain], what=what))
         self.schedule_offsets  # noqa: B018 - validates that the cron fits the grain
         object.__setattr__(self, "tags", dict(self.tags))
+        object.__setattr__(self, "expectations", tuple(self.expectations))
         _utc_midnight(self.start, what)
 
     @property

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from featurestore.columns import EVENT_DATE
@@ -389,5 +390,51 @@ def _check_columns(group: str, names: Sequence[str], df: DataFrame, which: str) 
                             f"in the {which} data")
 
 
-__all__ = ["Bin", "DriftOutcome", "DriftThresholds", "MEAN_SHIFT", "NULL_RATE", "PSI", "ROW_VOLUME",
-           "STD_RATIO", "VolumeThresholds", "detect_drift", "overall_level", "psi"]
+@dataclass(frozen=True)
+class DriftCheckConfig:
+    """A group's drift check (FeatureGroupSpec.drift): each written partition against the ones before it.
+
+    `reference`: length of the window just before the evaluated partition(s), e.g. "7d" = the previous 7
+    daily (or 168 hourly) partitions, clipped at the group's start. `features`: the features to compare
+    (default every numeric one). `thresholds`, `per_feature`, `volume`: as for `detect_drift`. Feature
+    statistics are not evaluated when the current or reference frame has fewer than `min_rows` rows
+    (PSI on a few dozen values is noise); nothing is evaluated with fewer than `min_reference_partitions`
+    reference partitions (a group's first partitions). Not evaluated is reported as such, not as drift.
+    """
+
+    reference: timedelta | str = "7d"
+    features: tuple[str, ...] | None = None
+    thresholds: DriftThresholds = field(default_factory=DriftThresholds)
+    per_feature: Mapping[str, DriftThresholds] = field(default_factory=dict, hash=False)
+    volume: VolumeThresholds | None = field(default_factory=VolumeThresholds)
+    min_rows: int = 100
+    min_reference_partitions: int = 1
+
+    def __post_init__(self) -> None:
+        from featurestore.durations import parse_duration
+
+        object.__setattr__(self, "reference", parse_duration(self.reference, what="drift check: reference"))
+        if self.features is not None:
+            object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "per_feature", dict(self.per_feature))
+        if self.min_rows < 1 or self.min_reference_partitions < 1:
+            raise SpecError("drift check: min_rows and min_reference_partitions must be >= 1")
+
+    def feature_names(self, spec: FeatureGroupSpec) -> list[str]:
+        """The features this config compares for `spec`; SpecError naming the group for unknown or
+        non-numeric ones."""
+        numeric = [f.name for f in spec.features if f.dtype in NUMERIC]
+        names = list(self.features) if self.features is not None else numeric
+        for name in [*names, *self.per_feature]:
+            if name not in numeric:
+                raise SpecError(f"feature group {spec.name!r}: drift check on {name!r}, which is not a numeric "
+                                f"feature; numeric features: {numeric}")
+        unused = sorted(set(self.per_feature) - set(names))
+        if unused:
+            raise SpecError(f"feature group {spec.name!r}: drift thresholds for {unused}, not among the "
+                            f"compared features {names}")
+        return names
+
+
+__all__ = ["Bin", "DriftCheckConfig", "DriftOutcome", "DriftThresholds", "MEAN_SHIFT", "NULL_RATE", "PSI",
+           "ROW_VOLUME", "STD_RATIO", "VolumeThresholds", "detect_drift", "overall_level", "psi"]

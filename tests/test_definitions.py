@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from dagster import AssetKey, Definitions, build_schedule_context
+from dagster import AssetCheckKey, AssetKey, Definitions, EnvVar, build_schedule_context
 
 from featurestore.registry import discover
 from orchestration.definitions import defs
@@ -38,3 +38,36 @@ def test_schedules_request_the_partition_that_just_closed(schedule, fired_at, pa
     context = build_schedule_context(scheduled_execution_time=fired_at, repository_def=defs.get_repository_def())
     requests = definition.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == [partition]
+
+
+def test_every_group_has_quality_and_drift_checks_run_by_its_job():
+    from orchestration.checks import group_check_keys
+
+    registry = discover("feature_groups")
+    graph = defs.resolve_asset_graph()
+    for name, spec in registry.groups.items():
+        keys = set(group_check_keys(spec))
+        assert keys == graph.get_check_keys_for_assets({AssetKey(["features", name])})
+        names = {k.name for k in keys}
+        assert {"row_count", "not_null_event_time", "drift_row_volume"} <= names
+        assert {f"drift_{f}" for f in spec.feature_names} <= names
+        assert spec.expectations and spec.drift is not None
+        job = defs.resolve_job_def(f"{name}_job")
+        assert keys <= set(job.asset_layer.asset_graph.asset_check_keys)  # checks run with the group
+        assert {f"{name}_quality_suite", f"{name}_drift"} <= set(job.graph.node_dict)
+        for key in keys:  # partitioned like the group; ERROR checks block what runs after them
+            check_spec = graph.get_check_spec(key)
+            assert check_spec.partitions_def == graph.get(AssetKey(["features", name])).partitions_def
+        assert graph.get_check_spec(AssetCheckKey(AssetKey(["features", name]), "row_count")).blocking
+
+
+def test_alert_sensors_and_resources_are_wired(monkeypatch):
+    from orchestration.definitions import build_resources
+
+    assert {s.name for s in defs.sensors} == {"check_failure_alerts", "run_failure_alerts"}
+    assert {"store", "quality", "alerts"} <= set(defs.resources)
+    assert defs.resources["alerts"].get_sink().__class__.__name__ == "JsonlAlertSink"  # offline default
+    monkeypatch.setenv("FEATURESTORE_ALERT_WEBHOOK_URL", "https://hooks.example.com/services/s3cr3t")
+    alerts = build_resources()["alerts"]
+    assert isinstance(alerts.webhook_url, EnvVar)  # resolved at run time; the UI shows the variable's name
+    assert "s3cr3t" not in repr(alerts) and "s3cr3t" not in repr(alerts.process_config_and_initialize())
