@@ -13,6 +13,7 @@ are used for error messages and ordering and dropped before the write.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 from collections.abc import Mapping
@@ -195,7 +196,7 @@ def feature_columns(spec: FeatureGroupSpec, df: DataFrame, keep_last_by: str | N
 class BatchWriter:
     """The foreachBatch function: validate, optionally deduplicate, write; remembers results and the error."""
 
-    root: str
+    store: OfflineStore
     spec: FeatureGroupSpec
     keep_last_by: str | None = None
     stream_name: str = ""
@@ -203,8 +204,9 @@ class BatchWriter:
     error: BaseException | None = None
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        # The batch's own session: right in classic Spark and on a Spark Connect server alike.
-        store = OfflineStore(batch.sparkSession, self.root)
+        # The store on the batch's own session (a clone of the query's), keeping the store's other settings.
+        store = copy.copy(self.store)
+        store.spark = batch.sparkSession
         batch = batch.persist()
         try:
             _check_corrupt(self.spec, batch, batch_id)
@@ -270,7 +272,7 @@ def start_stream(store: OfflineStore, spec: FeatureGroupSpec, stream_df: DataFra
     `trigger` is passed to DataStreamWriter.trigger (default availableNow: process what is there, then stop;
     e.g. {"processingTime": "1 minute"} for a long-running query). One checkpoint per (stream, group).
     """
-    writer = BatchWriter(store.root, spec, keep_last_by, query_name or checkpoint_location)
+    writer = BatchWriter(store, spec, keep_last_by, query_name or checkpoint_location)
     return _start(store, spec, stream_df, checkpoint_location, trigger or AVAILABLE_NOW, writer, query_name)
 
 
@@ -292,7 +294,7 @@ def run_available_now(store: OfflineStore, spec: FeatureGroupSpec, stream_df: Da
     """Process everything that has arrived since the checkpoint, then stop; raise the batch's error if any."""
     from pyspark.errors import StreamingQueryException
 
-    writer = BatchWriter(store.root, spec, keep_last_by, query_name or checkpoint_location)
+    writer = BatchWriter(store, spec, keep_last_by, query_name or checkpoint_location)
     query = _start(store, spec, stream_df, checkpoint_location, AVAILABLE_NOW, writer, query_name)
     try:
         finished = query.awaitTermination(timeout_seconds) if timeout_seconds else query.awaitTermination()
