@@ -82,6 +82,20 @@ AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in (
 MOMENT_AGGS = frozenset({"variance", "stddev", "variance_pop", "stddev_pop"})
 
 
+def _size_label(written: str | timedelta | None, size: timedelta | None) -> str:
+    """'7d' as written ('7d' stays '7d', not '1w'); a timedelta in its largest exact unit up to days."""
+    if isinstance(written, str):
+        return "".join(written.split())
+    if size is None:
+        return format_duration(None)
+    micros = to_microseconds(size)
+    for unit, length in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000),
+                         ("s", 1_000_000), ("ms", 1_000)):
+        if micros % length == 0:
+            return f"{micros // length}{unit}"
+    return f"{micros}us"
+
+
 def _where_text(where: Column | str | None) -> str | None:
     return None if where is None else (where if isinstance(where, str) else str(where))
 
@@ -115,6 +129,7 @@ class Window:
             raise SpecError(f"{what}: aggregation {self.agg!r} needs a column")
         if self.column is not None and (not isinstance(self.column, str) or not self.column):
             raise SpecError(f"{what}: column must be a non-empty string, not {self.column!r}")
+        size_as_written = self.size
         object.__setattr__(self, "size", parse_duration(self.size, what=f"{what}: size"))
         if self.where is not None and not isinstance(self.where, (str, Column)):
             raise SpecError(f"{what}: where must be a Column or a SQL string, not {type(self.where).__name__}")
@@ -124,7 +139,7 @@ class Window:
             raise SpecError(f"{what}: group_by must be a column name, not {self.group_by!r}")
         if self.name is None:
             parts = [self.agg] + ([self.column] if self.column is not None else [])
-            parts.append(format_duration(self.size))
+            parts.append(_size_label(size_as_written, self.size))
             if self.group_by is not None:
                 parts += ["by", self.group_by]
             object.__setattr__(self, "name", "_".join(parts))

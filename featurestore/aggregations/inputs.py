@@ -69,6 +69,12 @@ def decode(column: Column, data_type: T.DataType) -> Column:
     return column
 
 
+def _decoder(data_type: T.DataType) -> Callable[[Column, Column], Column]:
+    def decode_value(_key: Column, value: Column) -> Column:
+        return decode(value, data_type)
+    return decode_value
+
+
 @dataclass
 class Prepared:
     """Everything the Spark side hands to, and takes back from, the sweep."""
@@ -140,15 +146,12 @@ def prepare(events: DataFrame, windows: Sequence[Window], stream_of: Callable[[W
         plans.append(plan)
         python_type = {"long": T.LongType(), "double": T.DoubleType(), "str": T.StringType()}[output]
         result = F.col(window.name)
-        if aggregation.output == "input":
-            cast = (lambda c, dt=data_type: decode(c, dt))
-        else:
-            cast = (lambda c: c)
         if plan.bucketed:
             python_type = T.MapType(schema[window.group_by], python_type, valueContainsNull=True)
-            result = F.transform_values(result, lambda _, v, c=cast: c(v))
-        else:
-            result = cast(result)
+            if aggregation.output == "input":
+                result = F.transform_values(result, _decoder(data_type))
+        elif aggregation.output == "input":
+            result = decode(result, data_type)
         fields.append(T.StructField(window.name, python_type, True))
         finals.append(result.alias(window.name))
     prepared = Prepared(list(sources.values()), plans, [c.alias(n) for n, c in event_columns.items()],

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from featurestore.aggregations import kernels as K
 from featurestore.aggregations.plan import WindowPlan, bucket_col
-from featurestore.aggregations.sweep import Items, column, filled
+from featurestore.aggregations.sweep import Items, Span, column, filled
 
 BATCH_ROWS = 65_536
 
@@ -65,9 +65,9 @@ def bucketed(items: Items, window: WindowPlan, q_seg: np.ndarray, q_time: np.nda
     query = np.repeat(np.arange(len(q_seg)), count)
     offsets = np.concatenate([[0], np.cumsum(count)])
     pair_seg = np.repeat(begin, count) + (np.arange(len(query)) - offsets[query])
-    lo, hi = sub.ranges(pair_seg, q_time[query], window.size_us, semantics)
-    nonempty = sub.window_count(window.source, lo, hi, rows=True) > 0
-    values = sub.evaluate(window, lo[nonempty], hi[nonempty])
+    span = sub.ranges(pair_seg, q_time[query], window.size_us, semantics)
+    nonempty = sub.window_count(window.source, span, rows=True) > 0
+    values = sub.evaluate(window, Span(span.lo[nonempty], span.hi[nonempty]))
     labels = column(sub.table, bucket_col(window.index)).take(pa.array(first_row[pair_seg[nonempty]]))
     per_query = np.bincount(query[nonempty], minlength=len(q_seg))
     map_offsets = pa.array(np.concatenate([[0], np.cumsum(per_query)]).astype(np.int32))
@@ -75,15 +75,12 @@ def bucketed(items: Items, window: WindowPlan, q_seg: np.ndarray, q_time: np.nda
 
 
 def evaluate(items: Items, window: WindowPlan, q_seg: np.ndarray, q_time: np.ndarray,
-             semantics: str, empty: np.ndarray | None = None) -> pa.Array:
-    """The window's column for queries (segment, time); rows flagged `empty` see no items."""
+             semantics: str) -> pa.Array:
+    """The window's column for queries (segment, time); segment -1 sees no items."""
     if window.bucketed:
-        q_seg = q_seg if empty is None else np.where(empty, -1, q_seg)
         return bucketed(items, window, q_seg, q_time, semantics)
-    lo, hi = items.ranges(q_seg, q_time, window.size_us, semantics)
-    if empty is not None:
-        lo, hi = np.where(empty, 0, lo), np.where(empty, 0, hi)
-    return items.evaluate(window, lo, hi)
+    span = items.ranges(q_seg, q_time, window.size_us, semantics)
+    return items.evaluate(window, span)
 
 
 def to_batches(table: pa.Table) -> Iterator[pa.RecordBatch]:

@@ -24,6 +24,7 @@ from featurestore.aggregations.partition import (evaluate, key_codes, read_parti
 from featurestore.aggregations.plan import DEL, SNAP, STREAM, WT, Stream, WindowPlan
 from featurestore.aggregations.plan import T as TIME
 from featurestore.aggregations.sweep import column
+from featurestore.aggregations.tiles import build_tiles
 from featurestore.columns import EVENT_TIME
 from featurestore.errors import SpecError
 
@@ -39,6 +40,8 @@ class SnapshotPlan:
     windows: tuple[WindowPlan, ...]
     activity_stream: Stream
     activity_size: int | None            # the largest window (None = unbounded)
+    step: int | None                     # grid step (tiles are [anchor + i * step, anchor + (i + 1) * step))
+    tiles_in_spark: bool                 # tiles come pre-aggregated from Spark (else built in the sweep)
 
 
 def grid_step(snapshots: Sequence[int]) -> int | None:
@@ -64,7 +67,8 @@ def _largest(windows: Sequence[Window]) -> Window:
 
 
 def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
-                        windows: Sequence[Window], snapshot_times: Sequence[datetime]) -> DataFrame:
+                        windows: Sequence[Window], snapshot_times: Sequence[datetime],
+                        pre_aggregate: bool = False) -> DataFrame:
     """One row per (key, snapshot time s) whose key has an event in the largest window before s.
 
     Columns: keys, `event_time` (= s) and one column per window over events with
@@ -72,6 +76,10 @@ def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
     Events with a null key or time are ignored. History events (with `write_time`, optional
     `is_deleted`) count only their latest version per (key, time), and not at all when that is a
     delete marker. Naive snapshot times are taken as UTC.
+
+    Tiles are built in the sweep after one shuffle of the raw events (default), or with
+    `pre_aggregate=True` by Spark with map-side partial aggregation before shuffling: better when
+    there are many events per key and period, worse (two shuffles) when events are sparse.
     """
     what = "snapshot_aggregates"
     keys = check_keys(events, keys, what)
@@ -84,8 +92,10 @@ def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
     prepared = prepare(events, windows, _stream_chooser(step))
     largest = _largest(windows)
     largest_plan = prepared.windows[windows.index(largest)]
+    streams = {p.stream for p in prepared.windows} | {largest_plan.stream}
+    tiles_in_spark = pre_aggregate and "tile" in streams
     plan = SnapshotPlan(tuple(keys), snapshots, tuple(prepared.windows), largest_plan.stream,
-                        largest.size_micros)
+                        largest.size_micros, step, tiles_in_spark)
     key_fields = [events.schema[k] for k in keys]
     python_schema = T.StructType(key_fields + [T.StructField(SNAP, T.LongType(), False)]
                                  + prepared.python_fields)
@@ -108,18 +118,14 @@ def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
         rows = latest_versions(rows, keys)
 
     partitions = int(events.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    streams = {p.stream for p in prepared.windows} | {plan.activity_stream}
-    tile_group = [*keys, (F.col(TIME) - F.pmod(F.col(TIME) - snapshots[0], F.lit(step))).alias(TILE_START)]
-    if streams == {"tile"}:
-        tiles = rows.repartition(partitions, *keys).groupBy(*tile_group).agg(*prepared.tile_aggregates)
-        engine_input = tiles.withColumnRenamed(TILE_START, TIME).withColumn(STREAM, F.lit(1))
-    else:
-        engine_input = rows.withColumn(STREAM, F.lit(0))
-        if "tile" in streams:
-            tiles = rows.groupBy(*tile_group).agg(*prepared.tile_aggregates)
-            tiles = tiles.withColumnRenamed(TILE_START, TIME).withColumn(STREAM, F.lit(1))
-            engine_input = engine_input.unionByName(tiles, allowMissingColumns=True)
-        engine_input = engine_input.repartition(partitions, *keys)
+    engine_input = rows.withColumn(STREAM, F.lit(0))
+    if tiles_in_spark:  # map-side partial aggregation, then a second (smaller) shuffle by key
+        start = F.col(TIME) - F.pmod(F.col(TIME) - snapshots[0], F.lit(step))
+        tiles = rows.groupBy(*keys, start.alias(TILE_START)).agg(*prepared.tile_aggregates)
+        tiles = tiles.withColumnRenamed(TILE_START, TIME).withColumn(STREAM, F.lit(1))
+        engine_input = (engine_input.unionByName(tiles, allowMissingColumns=True) if "event" in streams
+                        else tiles)
+    engine_input = engine_input.repartition(partitions, *keys)
 
     def sweep(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return snapshot_partition(batches, plan)
@@ -166,8 +172,12 @@ def snapshot_partition(batches: Iterator[pa.RecordBatch], plan: SnapshotPlan) ->
     codes = key_codes(table, list(plan.keys))
     times = column(table, TIME).to_numpy()
     stream = column(table, STREAM).to_numpy()
-    items = {name: sorted_items(table, codes, times, np.flatnonzero(stream == flag), name == "tile")
-             for name, flag in (("event", 0), ("tile", 1))}
+    items = {"event": sorted_items(table, codes, times, np.flatnonzero(stream == 0), False)}
+    tiled = [w for w in plan.windows if w.stream == "tile"]
+    if plan.tiles_in_spark:
+        items["tile"] = sorted_items(table, codes, times, np.flatnonzero(stream == 1), True)
+    elif tiled or plan.activity_stream == "tile":
+        items["tile"] = build_tiles(items["event"], plan.keys, tiled, plan.snapshots[0], plan.step)
     snapshots = np.asarray(plan.snapshots, dtype=np.int64)
     activity = items[plan.activity_stream]
     item, snap = active_snapshots(activity.seg, activity.t, snapshots, plan.activity_size)

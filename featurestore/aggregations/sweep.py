@@ -10,6 +10,7 @@ give first/last and a merge-sort tree gives exact distinct counts.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -73,6 +74,20 @@ class Values:
         return pa.array(data, mask=~valid)
 
 
+@dataclass
+class Span:
+    """Item ranges [lo, hi) of a batch of queries, with a memo of results shared by windows."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    memo: dict = field(default_factory=dict)
+
+    def get(self, key, build):
+        if key not in self.memo:
+            self.memo[key] = build()
+        return self.memo[key]
+
+
 MIN_OPS: dict[str, Callable] = {"min": np.fmin, "max": np.maximum}
 INT_OPS: dict[str, Callable] = {"min": np.minimum, "max": np.maximum}
 
@@ -85,18 +100,29 @@ class Items:
         self.n = len(t)
         self.seg_first = K.first_index_of_run(K.run_starts(seg))
         self._cache: dict = {}
+        self._queries: tuple | None = None
+        self._spans: dict = {}
 
     # ---- ranges -------------------------------------------------------------------------------
-    def ranges(self, q_seg: np.ndarray, q_time: np.ndarray, size_us: int | None,
-               semantics: str) -> tuple[np.ndarray, np.ndarray]:
-        """[lo, hi) item ranges: 'snapshot' covers [T - w, T), 'as_of' covers (T - w, T]."""
+    def ranges(self, q_seg: np.ndarray, q_time: np.ndarray, size_us: int | None, semantics: str) -> Span:
+        """Item ranges of queries (segment, time): 'snapshot' covers [T - w, T), 'as_of' (T - w, T].
+
+        Spans are cached per (queries, size) so windows of one size share their searches and sums.
+        """
+        if self._queries is None or self._queries[0] is not q_seg or self._queries[1] is not q_time \
+                or self._queries[2] != semantics:
+            self._queries, self._spans = (q_seg, q_time, semantics), {}
+        if size_us in self._spans:
+            return self._spans[size_us]
         side = "left" if semantics == "snapshot" else "right"
-        hi = K.search(self.seg, self.t, q_seg, q_time, side)
+        if "hi" not in self._spans:
+            self._spans["hi"] = K.search(self.seg, self.t, q_seg, q_time, side)
         if size_us is None:
             lo = K.search(self.seg, self.t, q_seg, np.full(len(q_time), K.INT_MIN), "left")
         else:
             lo = K.search(self.seg, self.t, q_seg, q_time - size_us, side)
-        return lo, hi
+        span = self._spans[size_us] = Span(lo, self._spans["hi"])
+        return span
 
     # ---- per-source states (cached) ------------------------------------------------------------
     def _memo(self, key, build):
@@ -133,11 +159,14 @@ class Items:
     def prefix(self, key: str, source: SourcePlan, per_item: Callable[[], np.ndarray]) -> np.ndarray:
         return self._memo(("prefix", key, source.index), lambda: K.prefix_int(per_item()))
 
-    def window_count(self, source: SourcePlan, lo, hi, rows: bool = False) -> np.ndarray:
+    def window_count(self, source: SourcePlan, span: Span, rows: bool = False) -> np.ndarray:
         key = "rows" if rows else "count"
         getter = (lambda: self.rows(source)) if rows else (lambda: self.valid_count(source))
-        p = self.prefix(key, source, getter)
-        return p[hi] - p[lo]
+
+        def build():
+            p = self.prefix(key, source, getter)
+            return p[span.hi] - p[span.lo]
+        return span.get((key, source.index), build)
 
     # ---- sums ---------------------------------------------------------------------------------
     def _float_parts(self, source: SourcePlan):
@@ -157,8 +186,11 @@ class Items:
             return scan, flags
         return self._memo(("float_sum", source.index), build)
 
-    def window_sum(self, source: SourcePlan, lo, hi) -> np.ndarray:
-        """Sum over [lo, hi): int64 (exact) for int sources, float64 with IEEE NaN/inf rules otherwise."""
+    def window_sum(self, source: SourcePlan, span: Span) -> np.ndarray:
+        """Sum over each span: int64 (exact) for int sources, float64 with IEEE NaN/inf rules otherwise."""
+        return span.get(("sum", source.index), lambda: self._window_sum(source, span.lo, span.hi))
+
+    def _window_sum(self, source: SourcePlan, lo, hi) -> np.ndarray:
         if source.kind == "int":
             def per_item():
                 if self.tiled:
@@ -203,14 +235,23 @@ class Items:
             return s1, s2, bad
         return self._memo(("moments", source.index), build)
 
-    def window_moments(self, window: WindowPlan, lo, hi) -> tuple[np.ndarray, np.ndarray]:
-        s1, s2, bad = self._moments(window.source)
-        n = self.window_count(window.source, lo, hi).astype(np.float64)
-        a = K.range_sum_float(s1, self.seg_first, lo, hi)
-        b = K.range_sum_float(s2, self.seg_first, lo, hi)
+    def window_m2(self, source: SourcePlan, span: Span) -> np.ndarray:
+        """Sum of squared deviations from the window mean (NaN if a value is not finite)."""
+        def build():
+            s1, s2, bad = self._moments(source)
+            lo, hi = span.lo, span.hi
+            n = self.window_count(source, span).astype(np.float64)
+            a = K.range_sum_float(s1, self.seg_first, lo, hi)
+            b = K.range_sum_float(s2, self.seg_first, lo, hi)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                m2 = np.maximum(b - a * a / np.maximum(n, 1.0), 0.0)
+            return np.where(bad[hi] - bad[lo] > 0, np.nan, m2)
+        return span.get(("m2", source.index), build)
+
+    def window_moments(self, window: WindowPlan, span: Span) -> tuple[np.ndarray, np.ndarray]:
+        n = self.window_count(window.source, span).astype(np.float64)
+        m2 = self.window_m2(window.source, span)
         with np.errstate(divide="ignore", invalid="ignore"):
-            m2 = np.maximum(b - a * a / np.maximum(n, 1.0), 0.0)
-            m2 = np.where(bad[hi] - bad[lo] > 0, np.nan, m2)
             if window.agg in ("variance", "stddev"):
                 valid = n >= 2
                 value = m2 / np.maximum(n - 1.0, 1.0)
@@ -222,8 +263,8 @@ class Items:
         return value, valid
 
     # ---- min / max / first / last --------------------------------------------------------------
-    def window_extreme(self, window: WindowPlan, lo, hi) -> tuple[np.ndarray, np.ndarray, Values]:
-        op = window.agg
+    def window_extreme(self, window: WindowPlan, span: Span) -> tuple[np.ndarray, np.ndarray, Values]:
+        op, lo, hi = window.agg, span.lo, span.hi
         values = self.values(window.source, "mn" if op == "min" else "mx")
         mask = self.valid_count(window.source) > 0
         longest = int((hi - lo).max()) if len(lo) else 1
@@ -234,7 +275,7 @@ class Items:
             table = K.SparseTable(values.filled_for(op, mask), ops[op], longest)
             self._cache[key] = table
         data = table.query(lo, hi, values.identity(op))
-        return data, self.window_count(window.source, lo, hi) > 0, values
+        return data, self.window_count(window.source, span) > 0, values
 
     def _edge_values(self, source: SourcePlan, which: str) -> tuple[np.ndarray, Values]:
         """first: per item the smallest valid value among items of the same (segment, time); last: greatest."""
@@ -248,8 +289,8 @@ class Items:
             return K.group_reduce(values.filled_for(op, values.valid), same_time, ops[op])
         return self._memo(("edge", source.index, which), build), values
 
-    def window_edge(self, window: WindowPlan, lo, hi) -> tuple[np.ndarray, np.ndarray, Values]:
-        source = window.source
+    def window_edge(self, window: WindowPlan, span: Span) -> tuple[np.ndarray, np.ndarray, Values]:
+        source, lo, hi = window.source, span.lo, span.hi
         valid_item = self.valid_count(source) > 0
         data, values = self._edge_values(source, window.agg)
         if window.agg == "first":
@@ -264,7 +305,7 @@ class Items:
         return (data[safe] if self.n else np.zeros(len(lo), data.dtype)), ok, values
 
     # ---- distinct ------------------------------------------------------------------------------
-    def window_distinct(self, source: SourcePlan, lo, hi) -> np.ndarray:
+    def window_distinct(self, source: SourcePlan, span: Span) -> np.ndarray:
         def build():
             v = self.values(source)
             data = v.data
@@ -275,28 +316,28 @@ class Items:
             prev = K.previous_occurrence(self.seg[keep], data[keep])
             return K.prefix_int(v.valid.astype(np.int64)), K.DistinctCounter(prev)
         position, counter = self._memo(("distinct", source.index), build)
-        return counter.count(position[lo], position[hi])
+        return counter.count(position[span.lo], position[span.hi])
 
     # ---- one window ----------------------------------------------------------------------------
-    def evaluate(self, window: WindowPlan, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
-        """The window's output column for the ranges [lo, hi)."""
+    def evaluate(self, window: WindowPlan, span: Span) -> pa.Array:
+        """The window's output column for the spans' ranges."""
         agg, source = window.agg, window.source
         if agg in ("row_count", "count"):
-            return pa.array(self.window_count(source, lo, hi, rows=agg == "row_count"))
+            return pa.array(self.window_count(source, span, rows=agg == "row_count"))
         if agg == "approx_count_distinct":
-            return pa.array(self.window_distinct(source, lo, hi))
+            return pa.array(self.window_distinct(source, span))
         if agg in ("sum", "avg"):
-            n = self.window_count(source, lo, hi)
-            total = self.window_sum(source, lo, hi)
+            n = self.window_count(source, span)
+            total = self.window_sum(source, span)
             if agg == "sum":
                 return pa.array(total, mask=n == 0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 return pa.array(total.astype(np.float64) / np.maximum(n, 1), mask=n == 0)
         if agg in MOMENT_AGGS:
-            value, valid = self.window_moments(window, lo, hi)
+            value, valid = self.window_moments(window, span)
             return pa.array(value, mask=~valid)
         if agg in ("min", "max"):
-            data, valid, values = self.window_extreme(window, lo, hi)
+            data, valid, values = self.window_extreme(window, span)
         else:
-            data, valid, values = self.window_edge(window, lo, hi)
+            data, valid, values = self.window_edge(window, span)
         return values.to_arrow(data, valid)
