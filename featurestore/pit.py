@@ -40,14 +40,16 @@ if TYPE_CHECKING:
 INTERNAL_PREFIX = "__pit_"
 _SOURCE = f"{INTERNAL_PREFIX}source"
 _WRITE = f"{INTERNAL_PREFIX}write_time"
-_ENTITY_SOURCE = 127  # sorts after every group's history rows at the same time
+_ENTITY_SOURCE = 32767  # sorts after every group's history rows (source = group index) at the same time
 
 
 @dataclass(frozen=True)
 class FeatureQuery:
     """Features to take from one group's history DataFrame.
 
-    ``history`` has the ``keys``, ``event_time``, ``write_time``, ``is_deleted`` and the ``features``.
+    ``history`` has the ``keys``, ``event_time``, ``write_time``, ``is_deleted`` and the ``features``: a Spark
+    DataFrame for point_in_time_join; a pandas DataFrame, pyarrow Table or Parquet path for
+    featurestore.pit_duckdb.
     ``ttl`` (a timedelta, a string like '14d', or None for unlimited) bounds the age of the newest row.
     ``output_names`` maps a feature to its output column name. Without it a feature keeps its name, unless
     another query of the same join asks for the same name: then every such column is named
@@ -85,7 +87,8 @@ def point_in_time_join(entity_df: DataFrame, queries: Sequence[FeatureQuery], *,
     """Every entity row once, with its entity columns in order, then each query's features as of its time.
 
     ``as_known_at`` (naive means UTC) ignores history written after it. Raises SpecError for a missing or
-    mistyped column (naming group and column) and for an output name that is taken twice.
+    mistyped column (naming group and column) and for an output name that is taken twice. Row order of the
+    result is unspecified.
     """
     queries = list(queries)
     _check_entity(entity_df, timestamp_column)
@@ -252,7 +255,7 @@ def _stack(entity: DataFrame, ts: str, keys: tuple[str, ...], key_types: dict[st
 
     stacked = entity.select(
         *[key_column(c) if c in key_types else F.col(c) for c in entity.columns],
-        F.lit(_ENTITY_SOURCE).cast("tinyint").alias(_SOURCE),
+        F.lit(_ENTITY_SOURCE).cast("smallint").alias(_SOURCE),
         typed_null(entity_schema[ts]).alias(_WRITE),
         *[typed_null(t).alias(n) for n, t in payload],
     )
@@ -269,7 +272,7 @@ def _stack(entity: DataFrame, ts: str, keys: tuple[str, ...], key_types: dict[st
             *[key_column(c) if c in key_types else
               (F.col(EVENT_TIME).alias(c) if c == ts else typed_null(entity_schema[c]).alias(c))
               for c in entity.columns],
-            F.lit(group.source).cast("tinyint").alias(_SOURCE),
+            F.lit(group.source).cast("smallint").alias(_SOURCE),
             F.col(WRITE_TIME).alias(_WRITE),
             *[(mine[n] if n in mine else typed_null(t)).alias(n) for n, t in payload],
         ))

@@ -1,0 +1,1 @@
+"""Benchmarks of the feature store (run as scripts; not part of the test suite)."""
