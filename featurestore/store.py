@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -13,8 +15,9 @@ from pyspark.sql.window import Window as SparkWindow
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.conform import check_rows, conform
-from featurestore.errors import DataValidationError, FeatureStoreError
-from featurestore.types import spark_type
+from featurestore.delta_utils import commit_metadata, is_concurrent_modification, recorded_json
+from featurestore.errors import DataValidationError, FeatureStoreError, SchemaMismatchError
+from featurestore.types import dtype_name, spark_type
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -37,6 +40,20 @@ class WriteResult:
     write_time: datetime | None
 
 
+@dataclass(frozen=True)
+class WritePolicy:
+    """Rules every feature write follows.
+
+    `future_tolerance`: event times later than now + tolerance are refused (None: no limit).
+    `max_event_age`: event times older than now - age are refused, e.g. past the table's retention (None: none).
+    `max_attempts`: tries against concurrent writers before giving up.
+    """
+
+    future_tolerance: timedelta | None = timedelta(hours=1)
+    max_event_age: timedelta | None = None
+    max_attempts: int = 8
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -48,9 +65,10 @@ def _join(root: str, *parts: str) -> str:
 class OfflineStore:
     """Delta tables under one storage root (a local folder, s3a://..., abfss://...)."""
 
-    def __init__(self, spark: SparkSession, root: str):
+    def __init__(self, spark: SparkSession, root: str, policy: WritePolicy | None = None):
         self.spark = spark
         self.root = root
+        self.policy = policy or WritePolicy()
 
     # ---- paths and metadata -------------------------------------------------------------------------------
     def history_path(self, group: str) -> str:
@@ -79,12 +97,23 @@ class OfflineStore:
         return int(DeltaTable.forPath(self.spark, path).history(1).select("version").first()[0])
 
     def _read(self, path: str, what: str, version: int | None = None) -> DataFrame:
-        if not self.exists(path):
-            raise FeatureStoreError(f"{what}: no Delta table at {path}; materialise it first")
-        reader = self.spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", version)
-        return reader.load(path)
+        """The Delta table at `path`; a FeatureStoreError naming `what` and the path if absent or unreadable."""
+        try:
+            if not self.exists(path):
+                raise FeatureStoreError(f"{what}: no Delta table at {path}; materialise it first")
+            reader = self.spark.read.format("delta")
+            if version is not None:
+                reader = reader.option("versionAsOf", version)
+            df = reader.load(path)
+            df.inputFiles()  # replays the log now (Delta caches it), so a corrupt log fails here, named
+        except FeatureStoreError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            text = str(error).strip()
+            first_line = text.splitlines()[0][:300] if text else type(error).__name__
+            raise FeatureStoreError(f"{what}: cannot read the Delta table at {path} "
+                                    f"(version {version if version is not None else 'latest'}): {first_line}") from error
+        return df
 
     # ---- raw sources --------------------------------------------------------------------------------------
     def write_source(self, source: SourceSpec, df: DataFrame, start: datetime, end: datetime) -> WriteResult:
@@ -132,7 +161,7 @@ class OfflineStore:
         """
         incoming = conform(spec, df).persist()
         try:
-            check_rows(spec, incoming)
+            self._check_rows(spec, incoming, now)
             return self._append_changes(spec, incoming, deleted=False, metadata=metadata, now=now)
         finally:
             incoming.unpersist()
@@ -146,8 +175,25 @@ class OfflineStore:
         markers = keys.dropDuplicates().withColumn(EVENT_TIME, F.lit(at).cast("timestamp"))
         markers = markers.select(*spec.key_names, EVENT_TIME,
                                  *[F.lit(None).cast(spark_type(f.dtype)).alias(f.name) for f in spec.features])
-        check_rows(spec, markers)
+        self._check_rows(spec, markers, now)
         return self._append_changes(spec, markers, deleted=True, metadata={"operation": "soft_delete"}, now=now)
+
+    def _check_rows(self, spec: FeatureGroupSpec, rows: DataFrame, now: datetime | None) -> None:
+        """Null, duplicate and time-bound checks (see WritePolicy); raise naming the group and column."""
+        stats = check_rows(spec, rows)
+        moment = (now or utc_now()).astimezone(timezone.utc)
+        latest, earliest = stats["max_time"], stats["min_time"]
+        column = spec.event_time_column
+        if latest is not None and self.policy.future_tolerance is not None:
+            limit = moment + self.policy.future_tolerance
+            if latest.replace(tzinfo=timezone.utc) > limit:
+                raise DataValidationError(f"feature group {spec.name!r}: {column!r} {latest} (UTC) is later than "
+                                          f"now + {self.policy.future_tolerance} ({limit}); nothing was written")
+        if earliest is not None and self.policy.max_event_age is not None:
+            limit = moment - self.policy.max_event_age
+            if earliest.replace(tzinfo=timezone.utc) < limit:
+                raise DataValidationError(f"feature group {spec.name!r}: {column!r} {earliest} (UTC) is older than "
+                                          f"the retention of {self.policy.max_event_age} ({limit}); nothing was written")
 
     def _keys_frame(self, spec: FeatureGroupSpec, keys: DataFrame | Iterable[Mapping]) -> DataFrame:
         """Key rows (a DataFrame or dicts) as a DataFrame of the spec's key columns and types."""
@@ -162,27 +208,94 @@ class OfflineStore:
 
     def _append_changes(self, spec: FeatureGroupSpec, incoming: DataFrame, *, deleted: bool,
                         metadata: Mapping | None, now: datetime | None) -> WriteResult:
+        """Classify `incoming` against the history and commit the new and changed rows.
+
+        Safe with concurrent writers: the commit is an insert-only MERGE that skips any row whose key and
+        event_time another writer wrote after this writer read the history, and retries on Delta's
+        concurrent-modification conflicts; skipped rows are classified again against the new state.
+        """
         path = self.history_path(spec.name)
-        classified = self._classify(spec, incoming, path, deleted).persist()
-        try:
-            counts = {row[_STATUS]: row["count"] for row in classified.groupBy(_STATUS).count().collect()}
-            written = counts.get("new", 0) + counts.get("correction", 0)
-            if not written:
-                return WriteResult(spec.name, path, 0, 0, counts.get("unchanged", 0), self.version(path), None)
-            write_time = self._next_write_time(path, now)
-            rows = classified.filter(F.col(_STATUS) != "unchanged").select(
-                *spec.key_names, EVENT_TIME, F.lit(write_time).cast("timestamp").alias(WRITE_TIME),
-                F.lit(deleted).alias(IS_DELETED), *spec.feature_names,
-                F.to_date(F.col(EVENT_TIME)).alias(EVENT_DATE))
-            info = {"group": spec.name, "rows_written": written, "rows_corrected": counts.get("correction", 0),
-                    "write_time": write_time.isoformat(), **dict(metadata or {})}
+        totals = {"new": 0, "correction": 0, "unchanged": 0}
+        write_time = None
+        for attempt in range(1, self.policy.max_attempts + 1):
+            watermark = self._max_write_time(path)
+            classified = self._classify(spec, incoming, path, deleted).persist()
+            try:
+                counts = {row[_STATUS]: row["count"] for row in classified.groupBy(_STATUS).count().collect()}
+                pending = counts.get("new", 0) + counts.get("correction", 0)
+                if not pending:
+                    totals["unchanged"] += counts.get("unchanged", 0)
+                    break
+                write_time = self._next_write_time(watermark, now)
+                rows = classified.filter(F.col(_STATUS) != "unchanged").select(
+                    *spec.key_names, EVENT_TIME, F.lit(write_time).cast("timestamp").alias(WRITE_TIME),
+                    F.lit(deleted).alias(IS_DELETED), *spec.feature_names,
+                    F.to_date(F.col(EVENT_TIME)).alias(EVENT_DATE))
+                info = {"group": spec.name, "rows_written": pending, "rows_corrected": counts.get("correction", 0),
+                        "write_time": write_time.isoformat(), "write_id": uuid.uuid4().hex, **dict(metadata or {})}
+                inserted = self._commit_rows(spec, rows, path, watermark, info)
+            except Exception as error:  # noqa: BLE001 - only Delta's concurrency conflicts are retried
+                if not is_concurrent_modification(error) or attempt == self.policy.max_attempts:
+                    raise
+                time.sleep(0.2 * attempt)
+                continue
+            finally:
+                classified.unpersist()
+            if inserted == pending:
+                totals["new"] += counts.get("new", 0)
+                totals["correction"] += counts.get("correction", 0)
+                totals["unchanged"] += counts.get("unchanged", 0)
+                break
+            # another writer wrote some of these keys and times meanwhile: what we did insert is final,
+            # classify again so the rest is compared with their version
+            totals["new"] += inserted
+        else:
+            raise FeatureStoreError(f"feature group {spec.name!r}: gave up after {self.policy.max_attempts} "
+                                    "attempts against concurrent writers")
+        written = totals["new"] + totals["correction"]
+        if written:
+            self.sync_latest(spec)
+        return WriteResult(spec.name, path, written, totals["correction"], totals["unchanged"], self.version(path),
+                           write_time if written else None)
+
+    def _commit_rows(self, spec: FeatureGroupSpec, rows: DataFrame, path: str, watermark: datetime | None,
+                     info: dict) -> int:
+        """One Delta commit of `rows`; returns how many were inserted (fewer if another writer got there first)."""
+        metadata = json.dumps(info, default=str)
+        if not self.exists(path):
             (rows.write.format("delta").mode("append").partitionBy(EVENT_DATE)
-             .option("userMetadata", json.dumps(info, default=str)).save(path))
-        finally:
-            classified.unpersist()
-        self.sync_latest(spec)
-        return WriteResult(spec.name, path, written, counts.get("correction", 0), counts.get("unchanged", 0),
-                           self.version(path), write_time)
+             .option("delta.enableChangeDataFeed", "true").option("userMetadata", metadata).save(path))
+            return int(info["rows_written"])
+        from delta.tables import DeltaTable
+
+        self._check_table_schema(spec, path)
+        keys = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
+        since = f"TIMESTAMP '{watermark.isoformat()}'" if watermark else "TIMESTAMP '1970-01-01T00:00:00+00:00'"
+        on = (f"t.{EVENT_DATE} = s.{EVENT_DATE} AND {keys} AND t.{EVENT_TIME} = s.{EVENT_TIME} "
+              f"AND t.{WRITE_TIME} > {since}")
+        with commit_metadata(self.spark, metadata):
+            (DeltaTable.forPath(self.spark, path).alias("t").merge(rows.alias("s"), on)
+             .withSchemaEvolution().whenNotMatchedInsertAll().execute())
+        return self._inserted_by(path, info["write_id"])
+
+    def _inserted_by(self, path: str, write_id: str) -> int:
+        from delta.tables import DeltaTable
+
+        for row in DeltaTable.forPath(self.spark, path).history(20).select("userMetadata", "operationMetrics").collect():
+            if row[0] and write_id in row[0]:
+                return int(row[1].get("numTargetRowsInserted", row[1].get("numOutputRows", 0)))
+        raise FeatureStoreError(f"commit {write_id} not found in the history of {path}")
+
+    def _check_table_schema(self, spec: FeatureGroupSpec, path: str) -> None:
+        """Refuse a type change of an existing column (new columns are added by schema evolution)."""
+        table = {f.name: dtype_name(f.dataType) for f in self.spark.read.format("delta").load(path).schema.fields}
+        for column in spec.keys + spec.features:
+            if column.name in table and table[column.name] != column.dtype:
+                raise SchemaMismatchError(
+                    f"feature group {spec.name!r}: column {column.name!r} is {table[column.name]} in the stored "
+                    f"history but {column.dtype} in the spec. Delta cannot change a column's type in place: add "
+                    f"a new feature (e.g. {column.name}_v2) and stop writing the old one, or start a new group "
+                    "version; adding features is allowed and needs nothing.")
 
     def _classify(self, spec: FeatureGroupSpec, incoming: DataFrame, path: str, deleted: bool) -> DataFrame:
         """Incoming rows with a status: 'new' (no version of its key and event_time yet), 'correction'
@@ -196,8 +309,10 @@ class OfflineStore:
         current = newest_per(self.read_history(spec.name).filter(
             F.col(EVENT_DATE).between(bounds[0].date(), bounds[1].date())
             & F.col(EVENT_TIME).between(bounds[0], bounds[1])), keys + [EVENT_TIME])
-        current = current.select(*keys, EVENT_TIME, F.col(IS_DELETED).alias("__cur_deleted"),
-                                 *[F.col(f).alias(f"__cur_{f}") for f in spec.feature_names])
+        stored = set(current.columns)  # a feature added to the spec has no stored value yet: null
+        current = current.select(*keys, EVENT_TIME, F.col(IS_DELETED).alias("__cur_deleted"), *[
+            (F.col(f.name) if f.name in stored else F.lit(None).cast(spark_type(f.dtype))).alias(f"__cur_{f.name}")
+            for f in spec.features])
         joined = incoming.join(current, on=keys + [EVENT_TIME], how="left")
         present = F.col("__cur_deleted").isNotNull()
         if deleted:
@@ -209,42 +324,81 @@ class OfflineStore:
         status = F.when(~present, "new").when(differs, "correction").otherwise("unchanged")
         return joined.select(*incoming.columns, status.alias(_STATUS))
 
-    def _next_write_time(self, path: str, now: datetime | None) -> datetime:
+    def _max_write_time(self, path: str) -> datetime | None:
+        if not self.exists(path):
+            return None
+        last = self.spark.read.format("delta").load(path).agg(F.max(WRITE_TIME)).first()[0]
+        return None if last is None else (last.replace(tzinfo=timezone.utc) if last.tzinfo is None else last)
+
+    @staticmethod
+    def _next_write_time(last: datetime | None, now: datetime | None) -> datetime:
         """Now (UTC), or 1 µs after the table's newest write_time if the clock is behind: monotonic per table."""
         stamp = (now or utc_now()).astimezone(timezone.utc)
-        if self.exists(path):
-            last = self.spark.read.format("delta").load(path).agg(F.max(WRITE_TIME)).first()[0]
-            if last is not None:
-                last = last.replace(tzinfo=timezone.utc) if last.tzinfo is None else last
-                stamp = max(stamp, last + timedelta(microseconds=1))
-        return stamp
+        return stamp if last is None else max(stamp, last + timedelta(microseconds=1))
 
     # ---- latest values ------------------------------------------------------------------------------------
     def sync_latest(self, spec: FeatureGroupSpec) -> int | None:
         """Bring the latest-values table up to date with the history (Delta MERGE); returns its version.
 
         It keeps one row per key, the newest by (event_time, write_time), delete markers included so that a
-        late backfill older than a delete cannot resurrect the key; readers see only non-deleted rows.
+        late backfill older than a delete cannot resurrect the key; readers see only non-deleted rows. Only
+        history rows added since the last sync are read (Delta change data feed from the history version the
+        previous sync recorded), so a crash between a history write and this sync is repaired by the next one.
         """
-        keys = spec.key_names
-        history = self.read_history(spec.name).drop(EVENT_DATE)
-        latest_path = self.latest_path(spec.name)
-        if self.exists(latest_path):
-            watermark = self.spark.read.format("delta").load(latest_path).agg(F.max(WRITE_TIME)).first()[0]
-            if watermark is not None:
-                history = history.filter(F.col(WRITE_TIME) > F.lit(watermark))
-        newest = newest_per(history, keys)
-        if not self.exists(latest_path):
-            newest.write.format("delta").mode("append").save(latest_path)
-            return self.version(latest_path)
+        history_path, latest_path = self.history_path(spec.name), self.latest_path(spec.name)
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                return self._sync_latest_once(spec, history_path, latest_path)
+            except Exception as error:  # noqa: BLE001
+                if not is_concurrent_modification(error) or attempt == self.policy.max_attempts:
+                    raise
+                time.sleep(0.2 * attempt)
+        return None
+
+    def _sync_latest_once(self, spec: FeatureGroupSpec, history_path: str, latest_path: str) -> int | None:
         from delta.tables import DeltaTable
 
-        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-        newer = ("s.event_time > t.event_time OR (s.event_time = t.event_time AND s.write_time > t.write_time)"
-                 .replace("event_time", EVENT_TIME).replace("write_time", WRITE_TIME))
-        (DeltaTable.forPath(self.spark, latest_path).alias("t").merge(newest.alias("s"), on)
-         .whenMatchedUpdateAll(condition=newer).whenNotMatchedInsertAll().execute())
+        target = self.version(history_path)
+        if target is None:
+            return None
+        synced = self.synced_history_version(spec.name)
+        if synced is not None and synced >= target:
+            return self.version(latest_path)
+        changes = self._history_changes(spec.name, synced, target)
+        newest = newest_per(changes, spec.key_names)
+        metadata = json.dumps({"synced_history_version": target})
+        if not self.exists(latest_path):
+            newest.write.format("delta").mode("append").option("userMetadata", metadata).save(latest_path)
+            return self.version(latest_path)
+        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
+        newer = (f"s.{EVENT_TIME} > t.{EVENT_TIME} OR "
+                 f"(s.{EVENT_TIME} = t.{EVENT_TIME} AND s.{WRITE_TIME} > t.{WRITE_TIME})")
+        with commit_metadata(self.spark, metadata):
+            (DeltaTable.forPath(self.spark, latest_path).alias("t").merge(newest.alias("s"), on)
+             .withSchemaEvolution().whenMatchedUpdateAll(condition=newer).whenNotMatchedInsertAll().execute())
         return self.version(latest_path)
+
+    def synced_history_version(self, group: str) -> int | None:
+        """The history version the latest-values table was last brought up to."""
+        path = self.latest_path(group)
+        if not self.exists(path):
+            return None
+        recorded = recorded_json(self.spark, path, "synced_history_version")
+        return max((int(r["synced_history_version"]) for r in recorded), default=None)
+
+    def _history_changes(self, group: str, synced: int | None, target: int) -> DataFrame:
+        """History rows added in versions (synced, target]: the change feed, or the whole table as fallback."""
+        full = self.read_history(group, version=target).drop(EVENT_DATE)
+        if synced is None:
+            return full
+        try:
+            feed = (self.spark.read.format("delta").option("readChangeFeed", "true")
+                    .option("startingVersion", synced + 1).option("endingVersion", target)
+                    .load(self.history_path(group)))
+            feed.schema  # noqa: B018 - resolves now, so a missing feed falls back below
+        except Exception:  # noqa: BLE001 - no change feed for that range (e.g. an old table): read it all
+            return full
+        return feed.filter(F.col("_change_type") == "insert").select(*full.columns)
 
     def read_latest(self, group: str, version: int | None = None) -> DataFrame:
         """Current value of every non-deleted key: keys, event_time, write_time, features."""

@@ -1,0 +1,53 @@
+"""A writer process for fault tests: writes generated rows to a test group, optionally slowly or concurrently.
+
+Usage: python -m tests.faults.writer ROOT ROWS [--offset N] [--start-at EPOCH] [--version-file PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime, timezone
+
+from pyspark.sql import functions as F
+
+from featurestore.session import build_spark_session
+from featurestore.spec import Feature, FeatureGroupSpec, Key
+from featurestore.store import OfflineStore
+
+T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
+
+faults = FeatureGroupSpec(
+    name="faults", description="fault-test group", owner="tests", keys=(Key("entity_id", "long"),),
+    features=(Feature("value", "double"), Feature("label", "string")), transform=lambda ctx: None,
+    sources=("none",), grain="daily", start="2026-05-01")
+
+
+def rows(spark, count: int, offset: int, scale: float = 1.0):
+    """`count` rows, one per entity offset..offset+count-1, all at T0 + (id mod 48) hours."""
+    return spark.range(offset, offset + count).select(
+        F.col("id").alias("entity_id"),
+        (F.lit(T0) + F.make_dt_interval(hours=(F.col("id") % 48).cast("int"))).alias("event_time"),
+        (F.col("id") * F.lit(scale)).cast("double").alias("value"),
+        F.concat(F.lit("label-"), F.sha2(F.col("id").cast("string"), 256)).alias("label"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("root")
+    parser.add_argument("rows", type=int)
+    parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--start-at", type=float, default=0.0, help="wait until this epoch time, then write")
+    args = parser.parse_args()
+    spark = build_spark_session("local[1]", "fault-writer", {"spark.sql.shuffle.partitions": "2"})
+    store = OfflineStore(spark, args.root)
+    data = rows(spark, args.rows, args.offset, args.scale)
+    while time.time() < args.start_at:
+        time.sleep(0.01)
+    result = store.write_features(faults, data)
+    print(f"WRITTEN {result.rows_written} CORRECTED {result.rows_corrected} VERSION {result.table_version}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
