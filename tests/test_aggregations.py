@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from featurestore.aggregations import AGGREGATIONS, Window, snapshot_aggregates
+from featurestore.aggregations import AGGREGATIONS, Window, aggregate_as_of, snapshot_aggregates
 from featurestore.aggregations import kernels as K
 from featurestore.columns import EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.errors import SpecError
-from tests.oracles.aggregation_reference import RefWindow, snapshot_reference
+from tests.oracles.aggregation_reference import RefWindow, as_of_reference, snapshot_reference
 
 UTC = timezone.utc
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -215,6 +215,117 @@ def test_snapshot_with_no_snapshot_times_is_empty(spark):
     out = snapshot_aggregates(df, keys=["k"], time_column="ts", windows=[Window("amount", "sum", "1h")],
                               snapshot_times=[])
     assert out.count() == 0 and out.columns == ["k", EVENT_TIME, "sum_amount_1h"]
+
+
+# ---- query-time aggregation ----------------------------------------------------------------------
+
+ENTITIES = "rid int, k string, ts timestamp, label string"
+entity_rows = st.lists(st.fixed_dictionaries({
+    "k": st.sampled_from(["a", "b", "c"]) | st.none(),
+    "ts": times | st.none(),
+    "label": st.sampled_from(["p", "q"]),
+}), min_size=1, max_size=30)
+
+
+def with_ids_and_duplicates(rows: list[dict], duplicate: list[int]) -> list[dict]:
+    rows = [dict(r, rid=i) for i, r in enumerate(rows)]
+    return rows + [dict(rows[i % len(rows)]) for i in duplicate]
+
+
+def as_of_check(spark, entities: list[dict], events: list[dict], pairs=PAIRS, schema=EVENTS,
+                as_known_at=None) -> None:
+    windows, reference = [w for w, _ in pairs], [r for _, r in pairs]
+    entity_df = spark.createDataFrame(entities, ENTITIES)
+    event_df = spark.createDataFrame(events, schema)
+    result = aggregate_as_of(entity_df, event_df, keys=["k"], entity_time_column="ts", event_time_column="ts",
+                             windows=windows, as_known_at=as_known_at)
+    assert result.columns == entity_df.columns + [w.name for w in windows]
+    actual = [r.asDict() for r in result.withColumn("ts", F.unix_micros("ts")).collect()]
+    expected = as_of_reference(entities, events, ["k"], "ts", "ts", reference, as_known_at)
+    assert len(actual) == len(expected)
+    actual.sort(key=lambda r: r["rid"])
+    expected.sort(key=lambda r: r["rid"])
+    for got, want in zip(actual, expected):
+        assert (got["rid"], got["k"], got["label"]) == (want["rid"], want["k"], want["label"])
+        assert got["ts"] == (None if want["ts"] is None else micros(want["ts"]))
+        for w in reference:
+            assert same(got[w.name], want[w.name]), (want["rid"], w.name, got[w.name], want[w.name])
+
+
+@SPARK_SETTINGS
+@given(entities=entity_rows, duplicate=st.lists(st.integers(0, 29), max_size=3), events=event_lists)
+def test_as_of_matches_reference(spark, entities, duplicate, events):
+    as_of_check(spark, with_ids_and_duplicates(entities, duplicate), events)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(entities=entity_rows, events=st.lists(event_rows, max_size=25),
+       corrections=st.lists(st.tuples(st.integers(0, 24), st.integers(0, 3), st.booleans(),
+                                      st.none() | st.integers(-8, 8).map(lambda x: x / 4)), max_size=12),
+       known=st.none() | st.integers(0, 4))
+def test_as_of_counts_latest_known_versions_only(spark, entities, events, corrections, known):
+    history = [dict(e, write_time=BASE, is_deleted=False) for e in events]
+    for number, (index, late_hours, deleted, amount) in enumerate(corrections, start=1):
+        if history:
+            original = history[index % len(history)]
+            history.append(dict(original, amount=amount, is_deleted=deleted,
+                                write_time=BASE + timedelta(hours=late_hours, minutes=number)))
+    pairs = [p for p in PAIRS if p[0].column in ("amount", None) and p[0].group_by is None]
+    as_known_at = None if known is None else BASE + timedelta(hours=known)
+    as_of_check(spark, with_ids_and_duplicates(entities, []), history, pairs,
+                EVENTS + ", write_time timestamp, is_deleted boolean", as_known_at)
+
+
+def test_as_of_window_boundaries_to_the_microsecond(spark):
+    ts = BASE + timedelta(hours=5)
+    w = timedelta(hours=2)
+    moments = [ts - w - US, ts - w, ts - w + US, ts - US, ts, ts + US]
+    events = [{"k": "a", "ts": t, "amount": float(i), "qty": None, "cat": None, "flag": None}
+              for i, t in enumerate(moments)]
+    entities = spark.createDataFrame([(0, "a", ts, "p")], ENTITIES)
+    windows = [Window("amount", "sum", "2h"), Window("amount", "min", "2h"), Window("amount", "max", "2h"),
+               Window("amount", "max", None)]
+    row = aggregate_as_of(entities, spark.createDataFrame(events, EVENTS), keys=["k"], event_time_column="ts",
+                          windows=windows).collect()[0]
+    # ts - w + 1us, ts - 1us and ts are inside (values 2, 3, 4); ts - w and ts + 1us are not.
+    assert (row["sum_amount_2h"], row["min_amount_2h"], row["max_amount_2h"]) == (9.0, 2.0, 4.0)
+    assert row["max_amount_unlimited"] == 4.0
+
+
+def test_as_of_delete_marker_and_late_restore(spark):
+    t1, t2 = BASE, BASE + timedelta(minutes=1)
+    history = [  # (time, write time, amount, deleted)
+        (t1, BASE, 1.0, False), (t1, BASE + timedelta(hours=1), None, True),      # deleted at 01:00
+        (t1, BASE + timedelta(hours=2), 5.0, False),                              # restored at 02:00
+        (t2, BASE, 2.0, False), (t2, BASE + timedelta(hours=1), None, True),      # tie: the marker wins
+        (t2, BASE + timedelta(hours=1), 7.0, False)]
+    events = spark.createDataFrame([("a", t, a, d, w) for t, w, a, d in history],
+                                   "k string, event_time timestamp, amount double, is_deleted boolean, "
+                                   "write_time timestamp")
+    entities = spark.createDataFrame([("a", BASE + timedelta(days=1))], "k string, ts timestamp")
+    windows = [Window("amount", "sum", "7d"), Window(None, "row_count", "7d")]
+
+    def known_at(hours):
+        moment = None if hours is None else BASE + timedelta(hours=hours)
+        row = aggregate_as_of(entities, events, keys=["k"], windows=windows, as_known_at=moment).collect()[0]
+        return row["sum_amount_7d"], row["row_count_7d"]
+
+    assert known_at(0) == (3.0, 2)
+    assert known_at(1) == (None, 0)
+    assert known_at(None) == known_at(2) == (5.0, 1)
+
+
+def test_as_of_spec_errors(spark):
+    entities = spark.createDataFrame([], ENTITIES)
+    events = spark.createDataFrame([], EVENTS)
+    with pytest.raises(SpecError, match="as_known_at needs"):
+        aggregate_as_of(entities, events, keys=["k"], event_time_column="ts", windows=WINDOWS[:1],
+                        as_known_at=BASE)
+    with pytest.raises(SpecError, match="clashes"):
+        aggregate_as_of(entities, events, keys=["k"], event_time_column="ts",
+                        windows=[Window("amount", "sum", "1h", name="label")])
+    with pytest.raises(SpecError, match="events: key column"):
+        aggregate_as_of(entities, events.drop("k"), keys=["k"], event_time_column="ts", windows=WINDOWS[:1])
 
 
 # ---- spec validation -----------------------------------------------------------------------------

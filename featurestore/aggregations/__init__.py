@@ -26,6 +26,7 @@ the snapshot times form a regular grid and the window size is a multiple of its 
 """
 
 from featurestore.aggregations.algebra import AGGREGATIONS, Aggregation, Window
+from featurestore.aggregations.query_time import aggregate_as_of
 from featurestore.aggregations.snapshot import snapshot_aggregates
 
-__all__ = ["AGGREGATIONS", "Aggregation", "Window", "snapshot_aggregates"]
+__all__ = ["AGGREGATIONS", "Aggregation", "Window", "aggregate_as_of", "snapshot_aggregates"]
