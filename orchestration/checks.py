@@ -37,6 +37,7 @@ from dagster import (
 )
 
 from featurestore.durations import format_duration
+from featurestore.errors import SpecError
 from featurestore.spec import FeatureGroupSpec
 from featurestore.store import OfflineStore
 from orchestration.assets import group_key
@@ -99,9 +100,12 @@ def suite_check_names(suite: Sequence[ExpectationSpec]) -> dict[str, str]:
     """Expectation name -> unique Dagster check name."""
     names: dict[str, str] = {}
     for check in suite:
-        name, n = check_name(check.name), 2
-        while name in names.values() or name.startswith(DRIFT_PREFIX):
-            name, n = f"{check_name(check.name)}_{n}", n + 1
+        base = check_name(check.name)
+        if base.startswith(DRIFT_PREFIX):  # drift_* names belong to the drift checks
+            base = f"gx_{base}"
+        name, n = base, 2
+        while name in names.values():
+            name, n = f"{base}_{n}", n + 1
         names[check.name] = name
     return names
 
@@ -119,9 +123,17 @@ def drift_check_names(spec: FeatureGroupSpec) -> dict[str | None, str]:
 
 def drift_config(spec: FeatureGroupSpec) -> DriftCheckConfig | None:
     if spec.drift is not None and not isinstance(spec.drift, DriftCheckConfig):
-        raise TypeError(f"feature group {spec.name!r}: drift must be a quality.drift.DriftCheckConfig, "
+        raise SpecError(f"feature group {spec.name!r}: drift must be a quality.drift.DriftCheckConfig, "
                         f"not {type(spec.drift).__name__}")
     return spec.drift
+
+
+def reference_description(spec: FeatureGroupSpec, config: DriftCheckConfig) -> str:
+    """'previous 7 daily partitions' (or the duration when it is not a whole number of partitions)."""
+    count, rest = divmod(config.reference, spec.step)
+    if rest:
+        return f"previous {format_duration(config.reference)} of partitions"
+    return f"previous {count} {spec.grain} partition{'s' if count != 1 else ''}"
 
 
 def group_check_keys(spec: FeatureGroupSpec) -> list[AssetCheckKey]:
@@ -168,8 +180,8 @@ def drift_results(store: OfflineStore, spec: FeatureGroupSpec, start: datetime, 
         return []
     window = _window_metadata(spec, start, end)
     ref_start, ref_end = reference_window(spec, start, config.reference)
-    reference_text = (f"previous {format_duration(config.reference)}: partitions "
-                      f"{partition_label(spec, ref_start, ref_end) if ref_end > ref_start else '(none)'}")
+    reference_text = (f"{reference_description(spec, config)}: "
+                      f"{partition_label(spec, ref_start, ref_end) if ref_end > ref_start else 'none yet'}")
     window["reference_window"] = MetadataValue.text(reference_text)
     current = reference = None
     try:
@@ -328,9 +340,9 @@ def build_group_checks(spec: FeatureGroupSpec) -> list[AssetChecksDefinition]:
             for c in suite]
         drift_specs = [
             AssetCheckSpec(name, asset=key, blocking=True, partitions_def=partitions_def,
-                           description=(f"drift of {feature} vs the previous "
-                                        f"{format_duration(spec.drift.reference)} of partitions" if feature else
-                                        "rows per partition vs the reference window"))
+                           description=(f"drift of {feature} vs the {reference_description(spec, spec.drift)}"
+                                        if feature else "rows per partition vs the "
+                                        f"{reference_description(spec, spec.drift)}"))
             for feature, name in drift_check_names(spec).items()]
 
     @multi_asset_check(name=f"{spec.name}_quality_suite", specs=suite_specs,

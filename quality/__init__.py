@@ -6,6 +6,7 @@ Modules (import them directly; this package imports nothing heavy):
   quality.drift         current vs reference partition drift (z, std ratio, PSI, nulls, volume)
   quality.report        static HTML drift report with inline SVG histograms
   quality.alerts        Alert + JSONL / Slack-style webhook sinks (pure Python)
+  quality.evaluation    the rows a check of written partitions reads, its reference window, samples
 """
 
 from __future__ import annotations
