@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -44,8 +44,7 @@ def micros_to_datetime(micros: int | None) -> datetime | None:
     """Microseconds since the epoch -> aware UTC datetime (exact)."""
     if micros is None:
         return None
-    seconds, rest = divmod(int(micros), 1_000_000)
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=rest)
+    return _EPOCH + timedelta(microseconds=int(micros))
 
 
 def datetime_to_micros(moment: datetime) -> int:
@@ -271,6 +270,9 @@ class OnlineStore:
         dtypes = ["timestamp"] + [f.dtype for f in spec.features]
         select = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_table(spec.name)} WHERE "
         wanted = list(dict.fromkeys(tuple(_to_sql(v, k.dtype) for v, k in zip(t, spec.keys)) for t in keys))
+        names = columns[n:]
+        converted = [i for i, t in enumerate(dtypes) if t in ("timestamp", "date", "bool")]
+        plain_keys = all(k.dtype not in ("timestamp", "date", "bool") for k in spec.keys)
         found: dict[KeyTuple, dict] = {}
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start:start + _CHUNK]
@@ -282,8 +284,15 @@ class OnlineStore:
                 sql = select + f"({', '.join(_quote(k) for k in spec.key_names)}) IN (VALUES {', '.join([row] * len(chunk))})"
                 params = [v for t in chunk for v in t]
             for record in conn.execute(sql, params):
-                key = tuple(_from_sql(v, k.dtype) for v, k in zip(record[:n], spec.keys))
-                found[key] = {c: _from_sql(v, t) for c, v, t in zip(columns[n:], record[n:], dtypes)}
+                if plain_keys:
+                    key = record[:n]
+                else:
+                    key = tuple(_from_sql(v, k.dtype) for v, k in zip(record[:n], spec.keys))
+                values = record[n:]
+                row = dict(zip(names, values))
+                for i in converted:
+                    row[names[i]] = _from_sql(values[i], dtypes[i])
+                found[key] = row
         return found
 
     def sample_keys(self, spec: FeatureGroupSpec, size: int, seed: int | None = None) -> list[KeyTuple]:

@@ -100,7 +100,8 @@ def build_sync_sensor(spec: FeatureGroupSpec, job_name: str) -> SensorDefinition
     @asset_sensor(asset_key=AssetKey(["features", spec.name]), job_name=job_name,
                   name=f"online_{spec.name}_sensor", default_status=status, minimum_interval_seconds=30)
     def _sensor(context: SensorEvaluationContext, event: EventLogEntry):
-        return RunRequest(run_key=f"{spec.name}-{event.run_id}", asset_selection=[online_key(spec.name)])
+        return RunRequest(run_key=f"{spec.name}-{event.run_id}-{event.timestamp}",
+                          asset_selection=[online_key(spec.name)])
 
     return _sensor
 

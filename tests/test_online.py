@@ -126,3 +126,23 @@ def test_online_asset_and_check_through_dagster(stores):
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 2 and all(c.passed for c in checks)
     assert OnlineStore(path).count("pairs") == 3
+
+
+def test_sync_sensor_requests_a_run_per_group_materialisation(tmp_path):
+    from dagster import AssetKey, AssetMaterialization, DagsterInstance, Definitions, build_sensor_context
+
+    from featurestore.registry import Registry
+    from orchestration.online_checks import online_definitions, online_key
+    from orchestration.resources import SparkResource, StoreResource
+
+    parts = online_definitions(Registry(sources={}, groups={"users": USERS}, training_sets={}))
+    parts["resources"]["store"] = StoreResource(spark=SparkResource(), root=str(tmp_path))
+    definitions, sensor = Definitions(**parts), parts["sensors"][0]
+    instance = DagsterInstance.ephemeral()
+    idle = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=definitions))
+    assert idle.run_requests == []
+    instance.report_runless_asset_event(AssetMaterialization(asset_key=AssetKey(["features", "users"])))
+    tick = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=definitions, cursor=idle.cursor))
+    assert [r.asset_selection for r in tick.run_requests] == [[online_key("users")]]
+    again = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=definitions, cursor=tick.cursor))
+    assert again.run_requests == []

@@ -138,3 +138,18 @@ def test_stream_job_through_dagster(spark, tmp_path):
     assert metadata["rows_written"].value == 2 and metadata["batches"].value == "[0]"
     assert store.get_store().read_history(SPEC.name).count() == 2
     assert datetime(2026, 1, 1, 3) in {r["event_time"] for r in store.get_store().read_latest(SPEC.name).collect()}
+
+
+def test_stream_schedule_skips_while_a_run_is_in_progress(tmp_path):
+    from dagster import DagsterRunStatus, build_schedule_context, instance_for_test
+
+    from orchestration.streaming import StreamSource, stream_definitions
+
+    registry = Registry(sources={}, groups={SPEC.name: SPEC}, training_sets={})
+    definitions = stream_definitions(registry, [StreamSource(group=SPEC.name, path=str(tmp_path))])
+    (job,), (schedule,) = definitions["jobs"], definitions["schedules"]
+    with instance_for_test() as instance:
+        assert len(schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests) == 1
+        run = instance.create_run_for_job(job, run_config={}, status=DagsterRunStatus.STARTED)
+        skipped = schedule.evaluate_tick(build_schedule_context(instance=instance))
+        assert not skipped.run_requests and run.run_id in skipped.skip_message
