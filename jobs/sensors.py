@@ -215,9 +215,8 @@ def run_failure_alert(context: RunFailureSensorContext, link: str | None = None)
     run = context.dagster_run
     assets = sorted(k.path[-1] for k in (run.asset_selection or _planned_assets(context.instance, run.run_id)))
     tags = run.tags
-    partition = tags.get("dagster/partition") or (
-        f"{tags[ASSET_PARTITION_RANGE_START_TAG]}..{tags[ASSET_PARTITION_RANGE_END_TAG]}"
-        if ASSET_PARTITION_RANGE_START_TAG in tags else None)
+    first, last = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    partition = tags.get("dagster/partition") or (first if first == last else f"{first}..{last}")
     lines = [context.failure_event.message or f"run {run.run_id} failed"]
     for event in context.get_step_failure_events():
         lines.append(f"step {event.step_key}: {_failure_message(event.event_specific_data)}")
@@ -227,14 +226,14 @@ def run_failure_alert(context: RunFailureSensorContext, link: str | None = None)
 
 
 def _failure_message(data) -> str:
-    """A step failure's own message: the user Failure's description, else the innermost error's first line."""
+    """A step failure's own message: the user Failure's description, else the innermost error's first lines."""
     user = getattr(data, "user_failure_data", None)
     if user is not None and user.description:
         return user.description
     error = getattr(data, "error", None)
     while error is not None and error.cause is not None:
         error = error.cause
-    return (error.message.strip().splitlines() or [""])[0] if error is not None else "unknown error"
+    return " ".join(error.message.strip().splitlines()[:3]) if error is not None else "unknown error"
 
 
 def _planned_assets(instance: DagsterInstance, run_id: str) -> set:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 DEMO_START = os.environ.get("FEATURESTORE_DEMO_START", "2026-10-01")
 DEMO_DAYS = int(os.environ.get("FEATURESTORE_DEMO_DAYS", "10"))
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # for runs expected to fail
 
 
 def demo_instance() -> DagsterInstance:
@@ -44,8 +45,8 @@ def _partition_range(grain: str, first_day: date, days: int) -> tuple[str, str]:
     return str(first_day), str(last_day)
 
 
-def run_range(instance: DagsterInstance, job_name: str, grain: str, first_day: date,
-              days: int) -> ExecuteInProcessResult:
+def run_range(instance: DagsterInstance, job_name: str, grain: str, first_day: date, days: int,
+              run_config: dict = QUIET) -> ExecuteInProcessResult:
     """One run of `job_name` over the partition range (single-run backfill), recorded in `instance`; prints
     what was written and a summary of the checks that ran with it."""
     from orchestration.definitions import defs
@@ -54,7 +55,7 @@ def run_range(instance: DagsterInstance, job_name: str, grain: str, first_day: d
     started = time.monotonic()
     result = defs.resolve_job_def(job_name).execute_in_process(
         instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-        run_config=QUIET, raise_on_error=False)
+        run_config=run_config, raise_on_error=False)
     reported = set()
     for event in result.get_asset_materialization_events():
         if event.asset_key in reported:  # one event per partition, all with the run's metadata
@@ -74,7 +75,10 @@ def print_check_summary(result: ExecuteInProcessResult) -> None:
     if not evaluations:
         return
     failed = [e for e in evaluations if not e.passed]
-    print(f"    checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed"
+    skipped = [e for e in evaluations if str(getattr(e.metadata.get("status"), "value", "")).startswith("not eval")]
+    print(f"    checks: {len(evaluations) - len(failed)} passed"
+          + (f" ({len(skipped)} drift checks not evaluated: no earlier partitions yet)" if skipped else "")
+          + f", {len(failed)} failed"
           + ("" if result.success else "  (run failed: a blocking ERROR check did not pass)"))
     for evaluation in failed:
         print(f"      FAILED [{evaluation.severity.value}] {evaluation.check_name}: "
@@ -84,12 +88,12 @@ def print_check_summary(result: ExecuteInProcessResult) -> None:
         print(f"    drift report: {report}")
 
 
-def run_training_set(instance: DagsterInstance, name: str) -> None:
+def run_training_set(instance: DagsterInstance, name: str, run_config: dict = QUIET) -> None:
     """Build a training set through its asset job and print its profile, or why it was not built."""
     from orchestration.definitions import defs
 
     started = time.monotonic()
-    result = defs.resolve_job_def(f"{name}_job").execute_in_process(instance=instance, run_config=QUIET,
+    result = defs.resolve_job_def(f"{name}_job").execute_in_process(instance=instance, run_config=run_config,
                                                                    raise_on_error=False)
     if not result.success:
         for event in result.all_events:
@@ -128,7 +132,8 @@ def sensor_tick(instance: DagsterInstance, sensor_name: str) -> str | None:
     if data.cursor is not None:
         cursor_file.parent.mkdir(parents=True, exist_ok=True)
         cursor_file.write_text(data.cursor)
-    return data.skip_message
+    reactions = data.dagster_run_reactions or []  # run-status sensors: one per run looked at
+    return data.skip_message or f"{len(reactions)} failed run(s) alerted"
 
 
 @contextlib.contextmanager
@@ -154,10 +159,10 @@ def drift_step(instance: DagsterInstance, registry: Registry, last_day: date) ->
     with drift_from(last_day):
         for source in registry.sources.values():
             run_range(instance, f"source_{source.name}_job", source.grain, last_day, 1)
-    run_range(instance, "consumer_job", "daily", last_day, 1)
+    run_range(instance, "consumer_job", "daily", last_day, 1, run_config=SILENT)
     print("Training set after the failed check:")
     for training_set in registry.training_sets.values():
-        run_training_set(instance, training_set.name)
+        run_training_set(instance, training_set.name, run_config=SILENT)
     print("Alert sensors (one daemon-less tick each):")
     for name in ("check_failure_alerts", "run_failure_alerts"):
         print(f"  {name}: {sensor_tick(instance, name)}")
