@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from pyspark.sql import DataFrame
-
-from feature_groups._rolling import rolling_count_avg
-from featurestore.spec import Feature, FeatureGroupSpec, Key, TransformInput
+from featurestore.aggregations import Window
+from featurestore.spec import FeatureGroupSpec, Key
 from quality.drift import DriftCheckConfig
 from quality.expectations import between, not_null, row_count_between
-
-
-def card_velocity(ctx: TransformInput) -> DataFrame:
-    """Per card and hourly snapshot: num_trans_last_1h/1d and avg_amt_last_1h/1d."""
-    return rolling_count_avg(ctx, ctx.sources["transactions"], key="cc_num", value="amount",
-                             windows={"1h": timedelta(hours=1), "1d": timedelta(days=1)})
 
 
 card = FeatureGroupSpec(
@@ -23,19 +13,17 @@ card = FeatureGroupSpec(
     description="Per-card transaction velocity over the last hour and day",
     owner="fraud-ml@example.com",
     keys=(Key("cc_num", "string"),),
-    features=(
-        Feature("num_trans_last_1h", "long", "transactions in the last hour"),
-        Feature("num_trans_last_1d", "long", "transactions in the last 24 hours"),
-        Feature("avg_amt_last_1h", "double", "average amount in the last hour"),
-        Feature("avg_amt_last_1d", "double", "average amount in the last 24 hours"),
+    windows=(
+        Window(None, "row_count", "1h", name="num_trans_last_1h"),
+        Window(None, "row_count", "1d", name="num_trans_last_1d"),
+        Window("amount", "avg", "1h", name="avg_amt_last_1h"),
+        Window("amount", "avg", "1d", name="avg_amt_last_1d"),
     ),
-    transform=card_velocity,
     sources=("transactions",),
     grain="hourly",
     cron="5 * * * *",
     start="2026-10-01",
     ttl="1h",
-    source_lookback="1d",
     expectations=(
         between("num_trans_last_1h", 0),
         between("num_trans_last_1d", 1),  # a card has a row only if its 1-day window holds a transaction

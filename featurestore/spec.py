@@ -99,9 +99,14 @@ class SourceSpec:
         return _utc_midnight(self.start, f"source {self.name!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FeatureGroupSpec:
     """A feature group: keys, event time, typed features, its transform, schedule and TTL.
+
+    A group may instead be declared by `windows` (featurestore.aggregations.Window): its features are the
+    windows' (typed from the aggregation unless declared in `features`) and, without a `transform`, it is
+    computed by `snapshot_aggregates` over its single source's `source_time_column` at every snapshot time
+    (window s - w <= t < s); the source lookback defaults to the longest window.
 
     `expectations` (quality.expectations.ExpectationSpec objects) are checked on every written partition
     on top of the structural checks derived from the spec; `drift` (a quality.drift.DriftCheckConfig)
@@ -113,8 +118,8 @@ class FeatureGroupSpec:
     description: str
     owner: str
     keys: tuple[Key, ...]
-    features: tuple[Feature, ...]
-    transform: Callable[[TransformInput], DataFrame]
+    features: tuple[Feature, ...] = ()
+    transform: Callable[[TransformInput], DataFrame] | None = None
     sources: tuple[str, ...]
     grain: Grain
     start: str
@@ -125,6 +130,8 @@ class FeatureGroupSpec:
     tags: Mapping[str, str] = field(default_factory=dict)
     expectations: tuple = ()
     drift: object | None = None
+    windows: tuple = ()
+    source_time_column: str = "event_time"
 
     def __post_init__(self) -> None:
         what = f"feature group {self.name!r}"
@@ -132,6 +139,9 @@ class FeatureGroupSpec:
         object.__setattr__(self, "keys", tuple(self.keys))
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "windows", tuple(self.windows))
+        if self.windows:
+            self._derive_from_windows(what)
         if not self.keys:
             raise SpecError(f"{what}: needs at least one entity key")
         if not self.features:
@@ -167,6 +177,25 @@ class FeatureGroupSpec:
         object.__setattr__(self, "tags", dict(self.tags))
         object.__setattr__(self, "expectations", tuple(self.expectations))
         _utc_midnight(self.start, what)
+
+    def _derive_from_windows(self, what: str) -> None:
+        from featurestore.aggregations.algebra import check_windows
+        from featurestore.windowed import largest_window, window_features, windowed_transform
+
+        try:
+            windows = check_windows(self.windows, reserved=[k.name for k in self.keys] + [self.event_time_column])
+        except SpecError as error:
+            raise SpecError(f"{what}: {error}") from None
+        object.__setattr__(self, "features", window_features(self.name, windows, self.features, Feature))
+        if self.transform is None:
+            if len(self.sources) != 1:
+                raise SpecError(f"{what}: a windowed group without a transform reads exactly one source, "
+                                f"not {list(self.sources)}")
+            object.__setattr__(self, "transform", windowed_transform(
+                self.sources[0], self.source_time_column, [k.name for k in self.keys], windows))
+        if self.source_lookback is None:
+            # an unbounded window reads the whole source (a century back)
+            object.__setattr__(self, "source_lookback", largest_window(windows) or timedelta(days=36_500))
 
     @property
     def key_names(self) -> list[str]:

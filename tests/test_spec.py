@@ -76,3 +76,20 @@ def test_discovery_finds_the_example_specs():
     assert registry.group("card").grain == "hourly" and registry.group("consumer").grain == "daily"
     with pytest.raises(SpecError, match=r"unknown feature group 'nope'"):
         registry.group("nope")
+
+
+def test_a_windowed_group_derives_features_transform_and_lookback():
+    from featurestore.aggregations import Window
+
+    windows = (Window(None, "row_count", "1h", name="n_1h"), Window("amount", "avg", "7d"),
+               Window("amount", "max", "1d", name="max_1d"))
+    spec = _group(features=(Feature("max_1d", "double", "largest"),), transform=None, windows=windows)
+    assert [(f.name, f.dtype) for f in spec.features] == [("n_1h", "long"), ("avg_amount_7d", "double"),
+                                                         ("max_1d", "double")]
+    assert spec.source_lookback == timedelta(days=7) and callable(spec.transform)
+    with pytest.raises(SpecError, match=r"'clicks': window 'max_1d' \(max\) takes its column's type"):
+        _group(features=(), transform=None, windows=windows)
+    with pytest.raises(SpecError, match=r"'clicks': feature 'n_1h' is declared double but row_count yields long"):
+        _group(features=(Feature("n_1h", "double"),), transform=None, windows=windows[:1])
+    with pytest.raises(SpecError, match=r"reads exactly one source"):
+        _group(features=(), transform=None, windows=windows[:1], sources=("a", "b"))
