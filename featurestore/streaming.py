@@ -223,12 +223,21 @@ class BatchWriter:
             self.error = error
             raise
         except Exception as error:  # a Spark read error (e.g. a parquet file with another type): name the group
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             self.error = StreamBatchError(f"feature group {self.spec.name!r}: stream batch {batch_id} failed, "
-                                          f"nothing was written for it: {first}")
+                                          f"nothing was written for it: {_first_line(error)}")
             raise self.error from error
         finally:
             batch.unpersist()
+
+
+def _first_line(error: BaseException) -> str:
+    """The informative first line of an error (for a Py4J error, the Java exception's, e.g. the Parquet
+    column type mismatch naming column and file)."""
+    java = getattr(error, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(error)
+    lines = [line.strip(" :") for line in text.splitlines()]
+    useful = [line for line in lines if line and not line.startswith("An error occurred while calling")]
+    return useful[0] if useful else type(error).__name__
 
 
 def _repair_latest(store: OfflineStore, spec: FeatureGroupSpec) -> None:
