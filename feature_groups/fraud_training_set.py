@@ -1,6 +1,8 @@
-"""The example's training set: every labelled transaction with consumer and card features at its time."""
+"""The example's training set: every labelled transaction with consumer and card features at its time,
+plus card activity aggregated from the raw transactions as of each transaction's exact timestamp."""
 
-from featurestore.training import TrainingSetSpec
+from featurestore.aggregations import Window
+from featurestore.training import QueryTimeWindows, TrainingSetSpec
 
 fraud_training = TrainingSetSpec(
     name="fraud_training",
@@ -11,4 +13,10 @@ fraud_training = TrainingSetSpec(
     label="fraud_label",
     features=("consumer:*", "card:*"),
     start="2026-10-01",
+    query_windows=(
+        QueryTimeWindows("transactions", ("cc_num",), (
+            Window(None, "row_count", "1h", name="card_trans_last_1h_asof"),
+            Window("amount", "max", "1d", name="card_max_amt_last_1d_asof"),
+        )),
+    ),
 )

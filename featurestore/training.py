@@ -96,6 +96,24 @@ def get_historical_features(store: OfflineStore, entity_df: DataFrame, features:
 
 
 @dataclass(frozen=True)
+class QueryTimeWindows:
+    """Window aggregates of a raw source computed as of each entity row's exact timestamp (Zipline-style):
+    window ts - w < event_time <= ts, per `keys` (entity columns that are also columns of the source)."""
+
+    source: str
+    keys: tuple[str, ...]
+    windows: tuple
+
+    def __post_init__(self) -> None:
+        from featurestore.aggregations.algebra import check_windows
+
+        object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "windows", check_windows(self.windows, reserved=list(self.keys)))
+        if not self.keys:
+            raise SpecError(f"query-time windows over {self.source!r}: no key columns")
+
+
+@dataclass(frozen=True)
 class TrainingSetSpec:
     """A training set: entity rows from a source (keys, timestamp, label...) joined to group features.
 
@@ -114,6 +132,7 @@ class TrainingSetSpec:
     end: str | None = None
     ttl_overrides: Mapping[str, str] = field(default_factory=dict)
     as_known_at: str | None = None
+    query_windows: tuple[QueryTimeWindows, ...] = ()
 
     def __post_init__(self) -> None:
         what = f"training set {self.name!r}"
@@ -121,6 +140,12 @@ class TrainingSetSpec:
         object.__setattr__(self, "entity_columns", tuple(self.entity_columns))
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "ttl_overrides", dict(self.ttl_overrides))
+        object.__setattr__(self, "query_windows", tuple(self.query_windows))
+        for query in self.query_windows:
+            missing = [k for k in query.keys if k not in self.entity_columns]
+            if missing:
+                raise SpecError(f"{what}: query-time windows over {query.source!r} are keyed by {missing}, "
+                                "which are not among entity_columns")
         if self.timestamp_column not in self.entity_columns:
             raise SpecError(f"{what}: timestamp column {self.timestamp_column!r} must be among entity_columns")
         if self.label is not None and self.label not in self.entity_columns:
@@ -143,6 +168,8 @@ class TrainingSetSpec:
         """Check the source, the feature references and the key columns against the registry's specs."""
         what = f"training set {self.name!r}"
         registry.source(self.entity_source)
+        for query in self.query_windows:
+            registry.source(query.source)
         selected = parse_feature_refs(self.features, registry.groups)
         for group in selected:
             missing = [k for k in registry.groups[group].key_names if k not in self.entity_columns]
@@ -194,12 +221,14 @@ def build_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Reg
     spec.validate_against(registry)
     pinned = dict(versions) if versions is not None else input_versions(store, spec.groups())
     entity_version = store.version(store.source_path(spec.entity_source))
+    source_versions = {q.source: store.version(store.source_path(q.source)) for q in spec.query_windows}
     result = get_historical_features(store, entity_rows(store, spec, registry, entity_version), spec.features, registry,
                                      timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
                                      as_known_at=spec.as_known_at, versions=pinned)
+    result = with_query_windows(store, spec, registry, result, source_versions)
     path = training_set_path(store, spec.name)
     info = {"training_set": spec.name, "input_versions": pinned, "entity_source_version": entity_version,
-            "as_known_at": spec.as_known_at}
+            "query_window_source_versions": source_versions, "as_known_at": spec.as_known_at}
     (result.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", json.dumps(info)).save(path))
     written = store.spark.read.format("delta").load(path)
@@ -229,6 +258,20 @@ def rebuild_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: R
     """The training set recomputed from the input versions recorded with its commit (time travel)."""
     recorded = recorded_inputs(store, spec.name, version)
     entities = entity_rows(store, spec, registry, recorded["entity_source_version"])
-    return get_historical_features(store, entities, spec.features, registry,
-                                   timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
-                                   as_known_at=recorded["as_known_at"], versions=recorded["input_versions"])
+    result = get_historical_features(store, entities, spec.features, registry,
+                                     timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
+                                     as_known_at=recorded["as_known_at"], versions=recorded["input_versions"])
+    return with_query_windows(store, spec, registry, result, recorded.get("query_window_source_versions", {}))
+
+
+def with_query_windows(store: OfflineStore, spec: TrainingSetSpec, registry: Registry, rows: DataFrame,
+                       source_versions: Mapping[str, int]) -> DataFrame:
+    """`rows` plus each query-time window, aggregated over its source (at the pinned version) as of each row."""
+    from featurestore.aggregations import aggregate_as_of
+
+    for query in spec.query_windows:
+        source = registry.source(query.source)
+        events = store.read_source(source.name, source.event_time_column, version=source_versions.get(source.name))
+        rows = aggregate_as_of(rows, events, keys=query.keys, entity_time_column=spec.timestamp_column,
+                               event_time_column=source.event_time_column, windows=query.windows)
+    return rows

@@ -103,6 +103,7 @@ def test_training_set_asset_matches_the_reference_join(materialised):
     from dagster import materialize as run
 
     from orchestration.training_assets import build_training_set_asset
+    from tests.oracles.aggregation_reference import RefWindow, as_of_reference
     from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
 
     spec = registry.training_set("fraud_training")
@@ -120,8 +121,12 @@ def test_training_set_asset_matches_the_reference_join(materialised):
                              registry.group(name).key_names, registry.group(name).feature_names,
                              registry.group(name).ttl) for name in ("consumer", "card")]
     expected = pit_join_reference(entities, groups, ts_column="event_time")
+    transactions = [r.asDict() for r in store.read_source("transactions", "event_time").collect()]
+    windows = [RefWindow(w.name, w.agg, w.column, w.size) for q in spec.query_windows for w in q.windows]
+    expected = as_of_reference(expected, transactions, ["cc_num"], "event_time", "event_time", windows)
     actual = [r.asDict() for r in store.spark.read.format("delta").load(meta["path"].value).collect()]
     key = lambda row: row["tid"]  # noqa: E731
     assert meta["rows"].value == len(entities) == len(actual)
     assert sorted(actual, key=key) == sorted(expected, key=key)
     assert 0 < meta["null_rates"].value["avg_amt_last_7d"] < 1
+    assert all(row["card_trans_last_1h_asof"] >= 1 for row in actual)  # a transaction counts itself
