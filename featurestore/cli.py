@@ -251,14 +251,19 @@ def cmd_training_set(args: argparse.Namespace, registry: Registry) -> int:
                          f"{', '.join(registry.training_sets) or '(none)'}")
     spec = registry.training_sets[args.spec]
     store = _spark_store(args)
-    from featurestore.training import entity_rows, get_historical_features, input_versions
+    from featurestore import training
 
-    versions = input_versions(store, spec.groups())
+    versions = training.input_versions(store, spec.groups())
     entity_version = store.version(store.source_path(spec.entity_source))
-    result = get_historical_features(store, entity_rows(store, spec, registry, entity_version), spec.features,
-                                     registry, timestamp_column=spec.timestamp_column,
-                                     ttl_overrides=spec.ttl_overrides,
-                                     as_known_at=args.as_known_at or spec.as_known_at, versions=versions)
+    entities = training.entity_rows(store, spec, registry, entity_version)
+    result = training.get_historical_features(store, entities, spec.features, registry,
+                                              timestamp_column=spec.timestamp_column,
+                                              ttl_overrides=spec.ttl_overrides,
+                                              as_known_at=args.as_known_at or spec.as_known_at, versions=versions)
+    query_windows = getattr(spec, "query_windows", ())
+    if query_windows:  # as-of aggregates of raw sources, as build_training_set adds them
+        source_versions = {q.source: store.version(store.source_path(q.source)) for q in query_windows}
+        result = training.with_query_windows(store, spec, registry, result, source_versions)
     result.write.format(args.format).mode("overwrite").save(args.out)
     rows = store.spark.read.format(args.format).load(args.out).count()
     summary = {"training_set": spec.name, "path": args.out, "format": args.format, "rows": rows,

@@ -84,8 +84,10 @@ def test_list_and_describe(root):
     described = cli("describe", "card", "--json", "--root", store.root, "--master", "local[1]")
     assert described.returncode == 0, described.stderr
     info = json.loads(described.stdout)
-    assert info["features"][0] == {"name": "num_trans_last_1h", "type": "long",
-                                   "description": "transactions in the last hour"}
+    spec = discover("feature_groups").group("card")
+    assert info["features"] == [{"name": f.name, "type": f.dtype, "description": f.description}
+                                for f in spec.features]
+    assert info["features"][0]["name"] == "num_trans_last_1h"
     assert info["history"] == {"path": store.history_path("card"), "version": 1, "rows": 4}
     assert (info["latest"]["rows"], info["latest"]["deleted_keys"]) == (2, 1)
     assert info["online"]["synced"] and info["online"]["rows"] == 2
