@@ -35,6 +35,10 @@ def demo_instance() -> DagsterInstance:
     """The project's persistent local instance (DAGSTER_HOME defaults to data/dagster_home)."""
     home = os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DATA_DIR / "dagster_home"))
     os.makedirs(home, exist_ok=True)
+    config = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(config):  # local SQLite storage (Dagster's default), no telemetry
+        with open(config, "w") as handle:
+            handle.write("telemetry:\n  enabled: false\n")
     return DagsterInstance.get()
 
 
