@@ -106,6 +106,7 @@ def main() -> None:
     sample = keys(1000)
     assert get_online_features(online, SPEC, sample) == get_online_features(store, SPEC, sample)
 
+    size_mib = sum(p.stat().st_size for p in workdir.glob("online.sqlite*")) / 2**20
     lines = [f"`benchmarks/online.py --keys {n}{' --quick' if args.quick else ''}`: one group of {n:,} keys "
              "(string key, 4 features), random keys with 5% unknown, `get_online_features` end to end (key "
              "checks, query, typed dicts). Spark local[2], warm session (one warm-up call per row).",
@@ -117,9 +118,8 @@ def main() -> None:
               f"| full (first) | {full.upserted:,} | {full.deleted:,} | {full.seconds:.2f} |",
               f"| incremental (1% updated, 0.1% deleted) | {incremental.upserted:,} | {incremental.deleted:,} "
               f"| {incremental.seconds:.2f} |",
-              "", f"Initial offline write of {n:,} rows: {write_seconds:.1f} s. SQLite file: "
-              f"{sum(p.stat().st_size for p in workdir.glob('online.sqlite*')) / 2**20:.1f} MiB (with WAL). The SQLite and Delta answers for "
-              "a 1,000-key sample were checked equal. Delta lookups scan the latest table's files "
+              "", f"Initial offline write of {n:,} rows: {write_seconds:.1f} s. SQLite file: {size_mib:.1f} MiB "
+              "(with WAL). The SQLite and Delta answers for a 1,000-key sample were checked equal. Delta lookups scan the latest table's files "
               "(filter on the key) and pay Spark's per-query planning and scheduling; SQLite answers from its "
               "primary-key index in-process."]
     body = "\n".join(lines)

@@ -281,7 +281,8 @@ class OnlineStore:
                 params = [t[0] for t in chunk]
             else:
                 row = "(" + ", ".join("?" * n) + ")"
-                sql = select + f"({', '.join(_quote(k) for k in spec.key_names)}) IN (VALUES {', '.join([row] * len(chunk))})"
+                key_list = ", ".join(_quote(k) for k in spec.key_names)
+                sql = select + f"({key_list}) IN (VALUES {', '.join([row] * len(chunk))})"
                 params = [v for t in chunk for v in t]
             for record in conn.execute(sql, params):
                 if plain_keys:
