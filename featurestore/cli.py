@@ -253,22 +253,14 @@ def cmd_training_set(args: argparse.Namespace, registry: Registry) -> int:
     store = _spark_store(args)
     from featurestore import training
 
-    versions = training.input_versions(store, spec.groups())
-    entity_version = store.version(store.source_path(spec.entity_source))
-    entities = training.entity_rows(store, spec, registry, entity_version)
-    result = training.get_historical_features(store, entities, spec.features, registry,
-                                              timestamp_column=spec.timestamp_column,
-                                              ttl_overrides=spec.ttl_overrides,
-                                              as_known_at=args.as_known_at or spec.as_known_at, versions=versions)
-    query_windows = getattr(spec, "query_windows", ())
-    if query_windows:  # as-of aggregates of raw sources, as build_training_set adds them
-        source_versions = {q.source: store.version(store.source_path(q.source)) for q in query_windows}
-        result = training.with_query_windows(store, spec, registry, result, source_versions)
+    inputs = training.current_inputs(store, spec, as_known_at=args.as_known_at)
+    result = training.training_set_frame(store, spec, registry, inputs)
+    versions, entity_version = inputs["input_versions"], inputs["entity_source_version"]
     result.write.format(args.format).mode("overwrite").save(args.out)
     rows = store.spark.read.format(args.format).load(args.out).count()
     summary = {"training_set": spec.name, "path": args.out, "format": args.format, "rows": rows,
                "input_versions": versions, "entity_source_version": entity_version,
-               "as_known_at": args.as_known_at or spec.as_known_at}
+               "as_known_at": inputs["as_known_at"]}
     if args.json:
         _print_json(summary)
     else:

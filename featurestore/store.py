@@ -253,8 +253,7 @@ class OfflineStore:
             raise FeatureStoreError(f"feature group {spec.name!r}: gave up after {self.policy.max_attempts} "
                                     "attempts against concurrent writers")
         written = totals["new"] + totals["correction"]
-        if written:
-            self.sync_latest(spec)
+        self.sync_latest(spec)  # also repairs a latest table left behind by a crash after a history commit
         return WriteResult(spec.name, path, written, totals["correction"], totals["unchanged"], self.version(path),
                            write_time if written else None)
 

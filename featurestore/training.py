@@ -212,31 +212,45 @@ def entity_rows(store: OfflineStore, spec: TrainingSetSpec, registry: Registry,
     return rows.select(*spec.entity_columns)
 
 
+def current_inputs(store: OfflineStore, spec: TrainingSetSpec, *, versions: Mapping[str, int] | None = None,
+                   as_known_at: str | None = None) -> dict:
+    """The inputs a build would read now: each group's, the entity source's and the windowed sources' Delta
+    versions (or `versions` for the groups) and the as-known-at time; recorded with the set's commit."""
+    return {"training_set": spec.name,
+            "input_versions": dict(versions) if versions is not None else input_versions(store, spec.groups()),
+            "entity_source_version": store.version(store.source_path(spec.entity_source)),
+            "query_window_source_versions": {q.source: store.version(store.source_path(q.source))
+                                             for q in spec.query_windows},
+            "as_known_at": as_known_at or spec.as_known_at}
+
+
+def training_set_frame(store: OfflineStore, spec: TrainingSetSpec, registry: Registry, inputs: Mapping) -> DataFrame:
+    """The training set's rows computed from exactly the given inputs (see `current_inputs`), not written."""
+    spec.validate_against(registry)
+    entities = entity_rows(store, spec, registry, inputs["entity_source_version"])
+    result = get_historical_features(store, entities, spec.features, registry,
+                                     timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
+                                     as_known_at=inputs["as_known_at"], versions=inputs["input_versions"])
+    return with_query_windows(store, spec, registry, result, inputs.get("query_window_source_versions", {}))
+
+
 def build_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Registry, *,
                        versions: Mapping[str, int] | None = None) -> TrainingSetResult:
     """Join the entity rows to the features at pinned input versions and overwrite the set's Delta table.
 
-    The commit records the input versions and as-known-at time, so `rebuild_training_set` can reproduce it.
+    The commit records the inputs, so `rebuild_training_set` can reproduce it.
     """
-    spec.validate_against(registry)
-    pinned = dict(versions) if versions is not None else input_versions(store, spec.groups())
-    entity_version = store.version(store.source_path(spec.entity_source))
-    source_versions = {q.source: store.version(store.source_path(q.source)) for q in spec.query_windows}
-    result = get_historical_features(store, entity_rows(store, spec, registry, entity_version), spec.features, registry,
-                                     timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
-                                     as_known_at=spec.as_known_at, versions=pinned)
-    result = with_query_windows(store, spec, registry, result, source_versions)
+    inputs = current_inputs(store, spec, versions=versions)
     path = training_set_path(store, spec.name)
-    info = {"training_set": spec.name, "input_versions": pinned, "entity_source_version": entity_version,
-            "query_window_source_versions": source_versions, "as_known_at": spec.as_known_at}
-    (result.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", json.dumps(info)).save(path))
+    (training_set_frame(store, spec, registry, inputs).write.format("delta").mode("overwrite")
+     .option("overwriteSchema", "true").option("userMetadata", json.dumps(inputs)).save(path))
     written = store.spark.read.format("delta").load(path)
     feature_columns = [c for c in written.columns if c not in spec.entity_columns]
     profile = written.agg(F.count(F.lit(1)).alias("__rows"),
                           *[F.avg(F.col(c).isNull().cast("double")).alias(c) for c in feature_columns]).first()
     return TrainingSetResult(name=spec.name, path=path, table_version=store.version(path), rows=profile["__rows"],
-                             input_versions=pinned, entity_source_version=entity_version, as_known_at=spec.as_known_at,
+                             input_versions=inputs["input_versions"],
+                             entity_source_version=inputs["entity_source_version"], as_known_at=inputs["as_known_at"],
                              null_rates={c: float(profile[c] or 0.0) for c in feature_columns})
 
 
@@ -255,13 +269,8 @@ def recorded_inputs(store: OfflineStore, name: str, version: int | None = None) 
 
 def rebuild_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Registry,
                          version: int | None = None) -> DataFrame:
-    """The training set recomputed from the input versions recorded with its commit (time travel)."""
-    recorded = recorded_inputs(store, spec.name, version)
-    entities = entity_rows(store, spec, registry, recorded["entity_source_version"])
-    result = get_historical_features(store, entities, spec.features, registry,
-                                     timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
-                                     as_known_at=recorded["as_known_at"], versions=recorded["input_versions"])
-    return with_query_windows(store, spec, registry, result, recorded.get("query_window_source_versions", {}))
+    """The training set recomputed from the inputs recorded with its commit (time travel)."""
+    return training_set_frame(store, spec, registry, recorded_inputs(store, spec.name, version))
 
 
 def with_query_windows(store: OfflineStore, spec: TrainingSetSpec, registry: Registry, rows: DataFrame,

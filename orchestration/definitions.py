@@ -13,6 +13,7 @@ from jobs.sensors import build_check_alert_sensor, build_run_failure_alert_senso
 from orchestration.alerts import WEBHOOK_ENV_VAR, AlertSinkResource
 from orchestration.assets import build_group_asset, build_source_asset, group_key, source_key
 from orchestration.checks import QualityResource, build_group_checks
+from orchestration.online_checks import online_definitions
 from orchestration.resources import SparkResource, StoreResource
 from orchestration.training_assets import build_training_set_asset, training_set_key
 
@@ -55,8 +56,10 @@ def build_definitions(registry: Registry) -> Definitions:
         assets.append(build_training_set_asset(training_set, registry))
         jobs.append(asset_job(training_set.name, training_set_key(training_set.name)))
     sensors = [build_check_alert_sensor(), build_run_failure_alert_sensor()]
-    return Definitions(assets=assets, asset_checks=checks, jobs=jobs, schedules=schedules, sensors=sensors,
-                       resources=build_resources())
+    online = online_definitions(registry)  # online/<group> SQLite copies, consistency checks, sync sensors
+    return Definitions(assets=assets + online["assets"], asset_checks=checks + online["asset_checks"],
+                       jobs=jobs + online["jobs"], schedules=schedules, sensors=sensors + online["sensors"],
+                       resources={**build_resources(), **online["resources"]})
 
 
 defs = build_definitions(discover(FEATURE_GROUPS_PACKAGE))

@@ -64,10 +64,19 @@ def test_every_group_has_quality_and_drift_checks_run_by_its_job():
 def test_alert_sensors_and_resources_are_wired(monkeypatch):
     from orchestration.definitions import build_resources
 
-    assert {s.name for s in defs.sensors} == {"check_failure_alerts", "run_failure_alerts"}
-    assert {"store", "quality", "alerts"} <= set(defs.resources)
+    assert {"check_failure_alerts", "run_failure_alerts"} <= {s.name for s in defs.sensors}
+    assert {"store", "quality", "alerts", "online"} <= set(defs.resources)
     assert defs.resources["alerts"].get_sink().__class__.__name__ == "JsonlAlertSink"  # offline default
     monkeypatch.setenv("FEATURESTORE_ALERT_WEBHOOK_URL", "https://hooks.example.com/services/s3cr3t")
     alerts = build_resources()["alerts"]
     assert isinstance(alerts.webhook_url, EnvVar)  # resolved at run time; the UI shows the variable's name
     assert "s3cr3t" not in repr(alerts) and "s3cr3t" not in repr(alerts.process_config_and_initialize())
+
+
+def test_online_store_assets_checks_and_sync_sensors_are_wired():
+    graph = defs.resolve_asset_graph()
+    for group in discover("feature_groups").groups:
+        assert AssetKey(["online", group]) in graph.get_all_asset_keys()
+        assert f"online_sync_{group}" in {s.name for s in defs.sensors} or \
+            any(group in s.name and "online" in s.name for s in defs.sensors)
+    assert defs.resolve_job_def("online_sync_job") is not None
