@@ -199,7 +199,7 @@ def report(results: list[dict], shape: dict) -> tuple[str, bool]:
              "|---|---|---|---|---|---|---|"]
     ok = True
     for task in METHODS:
-        rows = [r for r in results if r["task"] == task]
+        rows = sorted((r for r in results if r["task"] == task), key=lambda r: METHODS[task].index(r["method"]))
         ours = next((r for r in rows if r["method"] == "ours" and r["status"] == "ok"), None)
         for r in rows:
             if r["status"] != "ok":
@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, help="raw events (default 10M, quick 1M)")
     parser.add_argument("--entity-rows", type=int, help="entity rows (default 1M, quick 100k)")
     parser.add_argument("--tasks", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", help="rerun only these methods; keep the other saved results")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per method (then killed)")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "benchmarks" / "windows")
     parser.add_argument("--notes", type=Path, help="markdown appended to the section (findings)")
@@ -238,12 +239,15 @@ def main(argv: list[str] | None = None) -> int:
              "entity_rows": args.entity_rows or (100_000 if args.quick else 1_000_000)}
     directory = args.data / f"e{shape['events']}_k{shape['keys']}_r{shape['entity_rows']}"
     saved = directory / "results.json"
-    results = json.loads(saved.read_text()) if args.render else []
+    results = json.loads(saved.read_text()) if (args.render or args.methods) and saved.exists() else []
     if not args.render:
         generate(directory, **shape)
     for task in ([] if args.render else args.tasks):
         for method in METHODS[task]:
+            if args.methods and method not in args.methods:
+                continue
             outcome = measure(task, method, directory, args.timeout)
+            results = [r for r in results if (r["task"], r["method"]) != (task, method)]
             print(f"{task:8} {method:12} {outcome['status']:8} {outcome.get('seconds', 0):8.1f} s", flush=True)
             results.append(outcome)
             saved.write_text(json.dumps(results, indent=1))

@@ -63,11 +63,14 @@ def on_grid(steps: int, offset_us: int) -> datetime:
 
 
 boundary_offsets = st.sampled_from([-1, 0, 1]) | st.integers(0, 30 * 60 * 10**6 - 1)
+special_floats = st.sampled_from([math.nan, math.inf, -math.inf, -0.0])
+amounts = st.integers(0, 11).flatmap(  # mostly quarters, sometimes null, rarely NaN / inf / -0.0
+    lambda i: special_floats if i == 0 else st.none() if i == 1 else st.integers(-8, 8).map(lambda x: x / 4))
 times = st.builds(on_grid, st.integers(-6, 14), boundary_offsets)
 event_rows = st.fixed_dictionaries({
     "k": st.sampled_from(["a", "b", "c"]) | st.none(),
     "ts": times,
-    "amount": st.none() | st.integers(-8, 8).map(lambda x: x / 4),
+    "amount": amounts,
     "qty": st.none() | st.integers(-5, 5),
     "cat": st.none() | st.sampled_from("xyz"),
     "flag": st.none() | st.booleans(),
@@ -200,14 +203,16 @@ def test_snapshot_output_types_follow_the_input(spark):
                                "k string, ts timestamp, n int, f float, b boolean, s string")
     windows = [Window("n", "sum", "1d"), Window("n", "max", "1d"), Window("f", "min", "1d"),
                Window("b", "last", "1d"), Window("n", "avg", "1d"), Window("s", "count", "1d"),
-               Window("ts", "max", "1d", name="latest"), Window("n", "sum", "1d", group_by="s")]
+               Window("ts", "max", "1d", name="latest"), Window("n", "sum", "1d", group_by="s"),
+               Window("n", "count", "1d", where=F.col("n") > 5, name="big_n")]
     out = snapshot_aggregates(df, keys=["k"], time_column="ts", windows=windows,
                               snapshot_times=[BASE + timedelta(days=1)])
     types = dict(out.dtypes)
     assert [types[w.name] for w in windows] == ["bigint", "int", "float", "boolean", "double", "bigint",
-                                               "timestamp", "map<string,bigint>"]
+                                               "timestamp", "map<string,bigint>", "bigint"]
     row = out.collect()[0]
     assert (row["sum_n_1d"], row["max_n_1d"], row["last_b_1d"], row["sum_n_1d_by_s"]) == (3, 3, True, {"x": 3})
+    assert (row["min_f_1d"], row["big_n"]) == (2.5, 0)
 
 
 def test_snapshot_with_no_snapshot_times_is_empty(spark):
@@ -410,9 +415,55 @@ def test_kernels_match_brute_force(items, data):
         assert got_distinct[i] == len(set(values[a:b].tolist()))
     for i in range(n):
         assert scan[i] == values[(seg == seg[i]) & (np.arange(n) <= i)].sum()
+    moments = K.MomentTree(np.ones(n), values.astype(float), np.zeros(n)).query(lo, hi)
+    for i, (a, b) in enumerate(zip(lo, hi)):
+        part = values[a:b].astype(float)
+        assert moments[0][i] == len(part)
+        if len(part):
+            assert math.isclose(moments[1][i], part.mean(), abs_tol=1e-9)
+            assert math.isclose(moments[2][i], ((part - part.mean()) ** 2).sum(), abs_tol=1e-9)
     q_seg = np.array(data.draw(st.lists(st.integers(-1, 4), min_size=1, max_size=10)), dtype=np.int64)
     q_t = np.array(data.draw(st.lists(st.integers(-7, 7), min_size=len(q_seg), max_size=len(q_seg))))
     for side in ("left", "right"):
         expected = [sum(1 for s, v in items if (s, v) < (qs, qt) or (side == "right" and (s, v) == (qs, qt)))
                     for qs, qt in zip(q_seg, q_t)]
         assert K.search(seg, values, q_seg, q_t, side).tolist() == expected
+
+
+def test_variance_stays_exact_when_values_drift_far_from_the_key_mean():
+    import pyarrow as pa
+
+    from featurestore.aggregations.plan import SourcePlan, WindowPlan, value_col
+    from featurestore.aggregations.sweep import Items, Span
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    for x in (np.cumsum(rng.random(n) * 1e6) + rng.normal(0, 1, n), 1e9 + rng.normal(0, 1e-3, n)):
+        items = Items(pa.table({value_col(0): x}), np.zeros(n, np.int64), np.arange(n, dtype=np.int64), False)
+        lo = rng.integers(0, n - 12, 500)
+        hi = lo + rng.integers(2, 12, 500)
+        window = WindowPlan(0, "v", "variance", 1, SourcePlan(0, "float", False), "event", False, "double")
+        got, _ = items.window_moments(window, Span(lo, hi))
+        want = np.array([exact_sample_variance(x[a:b]) for a, b in zip(lo, hi)])
+        assert np.max(np.abs(got - want) / want) < 1e-9
+
+
+def exact_sample_variance(values) -> float:
+    from fractions import Fraction
+
+    exact = [Fraction(v) for v in values]
+    mean = sum(exact) / len(exact)
+    return float(sum((v - mean) ** 2 for v in exact) / (len(exact) - 1))
+
+
+def test_population_spread_of_one_value_is_exactly_zero():
+    import pyarrow as pa
+
+    from featurestore.aggregations.plan import SourcePlan, WindowPlan, value_col
+    from featurestore.aggregations.sweep import Items, Span
+
+    x = np.array([0.1, 0.7, 1e9 + 0.3, -2.5])
+    items = Items(pa.table({value_col(0): x}), np.zeros(4, np.int64), np.arange(4, dtype=np.int64), False)
+    window = WindowPlan(0, "v", "stddev_pop", 1, SourcePlan(0, "float", False), "event", False, "double")
+    got, valid = items.window_moments(window, Span(np.arange(4), np.arange(1, 5)))
+    assert got.tolist() == [0.0] * 4 and valid.all()

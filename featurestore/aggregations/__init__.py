@@ -20,9 +20,12 @@ is removed; a marker never erases events at other times, and a later non-deleted
 
 Engine: one shuffle by key, then a vectorised numpy sweep per Spark partition (mapInArrow) over items
 sorted by (key, time): binary search for each window's index range, prefix differences for invertible
-aggregations, a sparse table for min/max, next/previous-valid pointers for first/last, a merge-sort tree
-for distinct counts. Snapshot features first fold events into tiles, one per (key, snapshot period), when
-the snapshot times form a regular grid and the window size is a multiple of its step (exact then).
+aggregations (int64 for integral sums, so exact; per-key segmented scans for floats; variance from sums
+shifted by the key's mean, re-done with an exact (count, mean, M2) block tree for the windows where the
+differences could lose digits), a sparse table for min/max, next/previous-valid pointers for first/last,
+a merge-sort tree for exact distinct counts. Snapshot features first fold events into tiles, one per
+(key, snapshot period), when the snapshot times form a regular grid and the window size is a multiple
+of its step (exact then); other windows are computed from the raw events.
 """
 
 from featurestore.aggregations.algebra import AGGREGATIONS, Aggregation, Window

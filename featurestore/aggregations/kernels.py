@@ -84,6 +84,16 @@ def range_sum_float(scan: np.ndarray, seg_first: np.ndarray, lo: np.ndarray, hi:
     return res
 
 
+def range_magnitude(scan: np.ndarray, seg_first: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """|scan| at the two ends range_sum_float subtracts: the scale of its rounding error."""
+    res = np.zeros(len(lo), dtype=np.float64)
+    nonempty = hi > lo
+    last = hi[nonempty] - 1
+    head = np.where(lo[nonempty] > seg_first[last], np.abs(scan[np.maximum(lo[nonempty] - 1, 0)]), 0.0)
+    res[nonempty] = np.abs(scan[last]) + head
+    return res
+
+
 def prefix_int(values: np.ndarray) -> np.ndarray:
     """Exclusive int64 prefix sums (length n + 1): exact differences for any range."""
     out = np.zeros(len(values) + 1, dtype=np.int64)
@@ -190,3 +200,51 @@ class DistinctCounter:
             found = np.searchsorted(level, block_id * self.scale + (lo[has_block] + 1), side="left")
             below[has_block] += found - block_start
         return np.where(hi > lo, below - lo, 0)
+
+
+def merge_moments(a: tuple, b: tuple) -> tuple:
+    """Chan et al.'s exact, stable merge of (count, mean, M2) states (either may be empty)."""
+    na, ma, qa = a
+    nb, mb, qb = b
+    n = na + nb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = mb - ma
+        share = np.where(n > 0, nb / np.where(n > 0, n, 1.0), 0.0)
+        mean = np.where(nb == 0, ma, np.where(na == 0, mb, ma + delta * share))
+        m2 = np.where(nb == 0, qa, np.where(na == 0, qb, qa + qb + delta * delta * na * share))
+    return n, mean, m2
+
+
+class MomentTree:
+    """(count, mean, M2) over [lo, hi) from aligned power-of-two blocks: O(n) memory, O(log n) merges.
+
+    Slower than prefix differences but free of their cancellation when values drift far from the
+    segment's mean; used only for the windows where prefix differences lose precision.
+    """
+
+    def __init__(self, count: np.ndarray, mean: np.ndarray, m2: np.ndarray):
+        self.levels = [(count, mean, m2)]
+        while len(self.levels[-1][0]) >= 2:
+            n, m, q = self.levels[-1]
+            even = len(n) // 2 * 2
+            self.levels.append(merge_moments((n[0:even:2], m[0:even:2], q[0:even:2]),
+                                             (n[1:even:2], m[1:even:2], q[1:even:2])))
+
+    def query(self, lo: np.ndarray, hi: np.ndarray) -> tuple:
+        zero = np.zeros(len(lo))
+        left, right = (zero, zero, zero), (zero, zero, zero)
+        lo, hi = lo.copy(), hi.copy()
+        for k, (n, m, q) in enumerate(self.levels):
+            take = (((lo >> k) & 1) == 1) & (lo < hi)
+            if take.any():
+                block = np.where(take, lo >> k, 0)
+                part = tuple(np.where(take, arr[block], 0.0) for arr in (n, m, q))
+                left = merge_moments(left, part)
+                lo = np.where(take, lo + (1 << k), lo)
+            take = (((hi >> k) & 1) == 1) & (lo < hi)
+            if take.any():
+                block = np.where(take, (hi >> k) - 1, 0)
+                part = tuple(np.where(take, arr[block], 0.0) for arr in (n, m, q))
+                right = merge_moments(part, right)
+                hi = np.where(take, hi - (1 << k), hi)
+        return merge_moments(left, right)

@@ -232,19 +232,31 @@ class Items:
             s1 = K.segmented_cumsum(weight * d, self.seg_first)
             s2 = K.segmented_cumsum(np.where(finite, m2, 0.0) + weight * d * d, self.seg_first)
             bad = K.prefix_int((~finite & (n > 0)).astype(np.int64))
-            return s1, s2, bad
+            states = (weight, d, np.where(finite, m2, 0.0))  # shifted: deviations keep their digits
+            return s1, s2, bad, states
         return self._memo(("moments", source.index), build)
 
     def window_m2(self, source: SourcePlan, span: Span) -> np.ndarray:
-        """Sum of squared deviations from the window mean (NaN if a value is not finite)."""
+        """Sum of squared deviations from the window mean (NaN if a value is not finite).
+
+        Prefix differences of shifted sums first; windows where they may have lost more than ~6 of 16
+        digits (values far from the segment mean) are recomputed exactly with a MomentTree.
+        """
         def build():
-            s1, s2, bad = self._moments(source)
+            s1, s2, bad, states = self._moments(source)
             lo, hi = span.lo, span.hi
             n = self.window_count(source, span).astype(np.float64)
             a = K.range_sum_float(s1, self.seg_first, lo, hi)
             b = K.range_sum_float(s2, self.seg_first, lo, hi)
             with np.errstate(divide="ignore", invalid="ignore"):
                 m2 = np.maximum(b - a * a / np.maximum(n, 1.0), 0.0)
+                scale = (K.range_magnitude(s2, self.seg_first, lo, hi)
+                         + 2 * np.abs(a) * K.range_magnitude(s1, self.seg_first, lo, hi) / np.maximum(n, 1.0))
+            m2 = np.where(n <= 1, 0.0, m2)  # exactly: sqrt would magnify a rounding residue
+            unsure = np.flatnonzero((n >= 2) & (m2 <= scale * 1e-4))
+            if len(unsure):
+                tree = self._memo(("moment_tree", source.index), lambda: K.MomentTree(*states))
+                m2[unsure] = tree.query(lo[unsure], hi[unsure])[2]
             return np.where(bad[hi] - bad[lo] > 0, np.nan, m2)
         return span.get(("m2", source.index), build)
 
