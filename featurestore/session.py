@@ -44,10 +44,15 @@ def build_spark_session(master: str = "local[*]", app_name: str = "featurestore"
                         jars_dir: str | os.PathLike | None = None):
     """Get or create the process's SparkSession with Delta, UTC and the given master and extra conf.
 
+    If the process already has a session it is returned unchanged (its settings win).
+
     `conf` overrides the defaults, so object storage (s3a://, abfss://) and cluster settings are configuration.
     """
     from pyspark.sql import SparkSession
 
+    existing = SparkSession.getActiveSession() or getattr(SparkSession, "_instantiatedSession", None)
+    if existing is not None:  # one session per process: reuse it as configured, never reconfigure it
+        return existing
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     merged = {**BASE_CONF, **DELTA_CONF, **dict(conf or {})}
