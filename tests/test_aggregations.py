@@ -22,6 +22,7 @@ BASE = datetime(2026, 1, 1, tzinfo=UTC)
 HALF_HOUR = timedelta(minutes=30)
 US = timedelta(microseconds=1)
 EVENTS = "k string, ts timestamp, amount double, qty long, cat string, flag boolean"
+HISTORY_EVENTS = f"{EVENTS}, {WRITE_TIME} timestamp, {IS_DELETED} boolean"
 SPARK_SETTINGS = settings(max_examples=8, deadline=None, derandomize=False,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -148,16 +149,18 @@ def test_snapshot_matches_reference(spark, events, grid, pre_aggregate):
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(event_rows, max_size=25), grid=snapshot_grids(),
        corrections=st.lists(st.tuples(st.integers(0, 24), st.integers(0, 3), st.booleans(),
-                                      st.none() | st.integers(-8, 8).map(lambda x: x / 4)), max_size=12))
-def test_snapshot_counts_latest_versions_only(spark, events, grid, corrections):
-    history = [dict(e, write_time=BASE, is_deleted=False) for e in events]
+                                      st.none() | st.integers(-8, 8).map(lambda x: x / 4)), max_size=12),
+       pre_aggregate=st.booleans())
+def test_snapshot_counts_latest_versions_only(spark, events, grid, corrections, pre_aggregate):
+    history = [{**e, WRITE_TIME: BASE, IS_DELETED: False} for e in events]
     for number, (index, late_hours, deleted, amount) in enumerate(corrections, start=1):
         if history:  # a later version of an earlier row (write times are unique per version)
             original = history[index % len(history)]
-            history.append(dict(original, amount=amount, is_deleted=deleted,
-                                write_time=BASE + timedelta(hours=late_hours, minutes=number)))
+            history.append({**original, "amount": amount, IS_DELETED: deleted,
+                            WRITE_TIME: BASE + timedelta(hours=late_hours, minutes=number)})
     pairs = [p for p in PAIRS if p[0].column in ("amount", None) and p[0].group_by is None]
-    snapshot_check(spark, history, grid, pairs, EVENTS + ", write_time timestamp, is_deleted boolean")
+    snapshot_check(spark, history, grid, pairs, HISTORY_EVENTS,
+                   pre_aggregate=pre_aggregate)
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -269,16 +272,16 @@ def test_as_of_matches_reference(spark, entities, duplicate, events):
                                       st.none() | st.integers(-8, 8).map(lambda x: x / 4)), max_size=12),
        known=st.none() | st.integers(0, 4))
 def test_as_of_counts_latest_known_versions_only(spark, entities, events, corrections, known):
-    history = [dict(e, write_time=BASE, is_deleted=False) for e in events]
+    history = [{**e, WRITE_TIME: BASE, IS_DELETED: False} for e in events]
     for number, (index, late_hours, deleted, amount) in enumerate(corrections, start=1):
         if history:
             original = history[index % len(history)]
-            history.append(dict(original, amount=amount, is_deleted=deleted,
-                                write_time=BASE + timedelta(hours=late_hours, minutes=number)))
+            history.append({**original, "amount": amount, IS_DELETED: deleted,
+                            WRITE_TIME: BASE + timedelta(hours=late_hours, minutes=number)})
     pairs = [p for p in PAIRS if p[0].column in ("amount", None) and p[0].group_by is None]
     as_known_at = None if known is None else BASE + timedelta(hours=known)
     as_of_check(spark, with_ids_and_duplicates(entities, []), history, pairs,
-                EVENTS + ", write_time timestamp, is_deleted boolean", as_known_at)
+                HISTORY_EVENTS, as_known_at)
 
 
 def test_as_of_window_boundaries_to_the_microsecond(spark):
@@ -305,8 +308,8 @@ def test_as_of_delete_marker_and_late_restore(spark):
         (t2, BASE, 2.0, False), (t2, BASE + timedelta(hours=1), None, True),      # tie: the marker wins
         (t2, BASE + timedelta(hours=1), 7.0, False)]
     events = spark.createDataFrame([("a", t, a, d, w) for t, w, a, d in history],
-                                   "k string, event_time timestamp, amount double, is_deleted boolean, "
-                                   "write_time timestamp")
+                                   f"k string, {EVENT_TIME} timestamp, amount double, {IS_DELETED} boolean, "
+                                   f"{WRITE_TIME} timestamp")
     entities = spark.createDataFrame([("a", BASE + timedelta(days=1))], "k string, ts timestamp")
     windows = [Window("amount", "sum", "7d"), Window(None, "row_count", "7d")]
 
