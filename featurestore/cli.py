@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--out", required=True, help="output path (a directory)")
     training.add_argument("--format", choices=("parquet", "delta"), default="parquet", help="default parquet")
     training.add_argument("--as-known-at", help="ignore history written after this ISO time (UTC)")
+    training.add_argument("--ignore-checks", action="store_true",
+                          help="build even if a failed ERROR check on a partition it reads blocks the set "
+                               "(gate read from the Dagster instance at $DAGSTER_HOME, if any)")
     lookup = commands.add_parser(
         "lookup", parents=[common], help="current feature values of keys",
         description="Current values of a group for each KEY: 'v' (single key), 'v1,v2' (composite, in key "
@@ -250,6 +253,15 @@ def cmd_training_set(args: argparse.Namespace, registry: Registry) -> int:
         raise UsageError(f"unknown training set {args.spec!r}; known: "
                          f"{', '.join(registry.training_sets) or '(none)'}")
     spec = registry.training_sets[args.spec]
+    from orchestration.gate import instance_gate  # the orchestration layer's gate: Dagster, only here
+
+    gate, warning = instance_gate(spec, registry), None
+    if gate is not None and gate.blocked:
+        if not args.ignore_checks:
+            from featurestore.errors import FeatureStoreError
+
+            raise FeatureStoreError(f"{gate.message()}\n(--ignore-checks builds it anyway)")
+        warning = f"WARNING: built despite failed checks (--ignore-checks).\n{gate.message()}"
     store = _spark_store(args)
     from featurestore import training
 
@@ -261,11 +273,15 @@ def cmd_training_set(args: argparse.Namespace, registry: Registry) -> int:
     summary = {"training_set": spec.name, "path": args.out, "format": args.format, "rows": rows,
                "input_versions": versions, "entity_source_version": entity_version,
                "as_known_at": inputs["as_known_at"]}
+    if warning:
+        summary["warning"] = warning
     if args.json:
         _print_json(summary)
     else:
         print(f"{spec.name}: {rows:,} rows written to {args.out} ({args.format}); inputs {versions}, "
               f"entity source v{entity_version}")
+        if warning:
+            print(warning)
     return 0
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+from collections.abc import Sequence
+
 from dagster import (
+    AssetCheckKey,
     AssetKey,
     AssetSelection,
     DefaultScheduleStatus,
@@ -14,16 +17,18 @@ from dagster import (
     in_process_executor,
 )
 
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-
 from featurestore.spec import FeatureGroupSpec, SourceSpec
 
 SOURCE_SCHEDULE_MINUTE = 10  # sources load a day 00:10 after it closes
 
 
-def asset_job(name: str, key: AssetKey) -> UnresolvedAssetJobDefinition:
-    """A job materialising one partitioned asset, in-process (one SparkSession per process)."""
-    return define_asset_job(f"{name}_job", selection=AssetSelection.assets(key), executor_def=in_process_executor)
+def asset_job(name: str, key: AssetKey, *, without_checks: Sequence[AssetCheckKey] = ()):
+    """A job materialising one partitioned asset and its checks but `without_checks`, in-process (one
+    SparkSession per process). Returns define_asset_job's (unresolved) job definition."""
+    selection = AssetSelection.assets(key)
+    if without_checks:
+        selection = selection - AssetSelection.checks(*without_checks)
+    return define_asset_job(f"{name}_job", selection=selection, executor_def=in_process_executor)
 
 
 def _default_status() -> DefaultScheduleStatus:
@@ -31,7 +36,7 @@ def _default_status() -> DefaultScheduleStatus:
     return DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
 
 
-def group_schedule(spec: FeatureGroupSpec, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+def group_schedule(spec: FeatureGroupSpec, job) -> ScheduleDefinition:
     """Hourly groups run every hour, daily groups nightly, at the minute/hour of the spec's cron."""
     minute, hour = spec.schedule_offsets
     return build_schedule_from_partitioned_job(job, name=f"{spec.name}_schedule", minute_of_hour=minute,
@@ -39,7 +44,7 @@ def group_schedule(spec: FeatureGroupSpec, job: UnresolvedAssetJobDefinition) ->
                                                description=f"{spec.grain} ({spec.cron}) for feature group {spec.name}")
 
 
-def source_schedule(source: SourceSpec, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+def source_schedule(source: SourceSpec, job) -> ScheduleDefinition:
     """Sources load each closed day (or hour) shortly after it ends."""
     return build_schedule_from_partitioned_job(job, name=f"{source.name}_schedule",
                                                minute_of_hour=SOURCE_SCHEDULE_MINUTE,

@@ -30,15 +30,17 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
 from orchestration.alerts import AlertSinkResource
-from orchestration.checks import evaluated_partitions, evaluation_of
+from orchestration.dagster_internals import (
+    CheckRecord,
+    CheckRecordStatus,
+    check_records,
+    partition_range_of,
+    record_evaluation,
+    record_metadata,
+)
 from quality import Severity
+from quality.check_results import covered_label
 from quality.alerts import Alert, AlertSink
 
 CHECK_ALERTS_SENSOR = "check_failure_alerts"
@@ -95,21 +97,20 @@ class TickReport:
 
 
 def records_after(instance: DagsterInstance, keys: Iterable[AssetCheckKey],
-                  after: int) -> list[AssetCheckExecutionRecord]:
+                  after: int) -> list[CheckRecord]:
     """Execution records of `keys` with after < id <= the newest id when the call started, oldest first.
 
     The ceiling is read first, so a record written while the keys are scanned one by one is left for the
     next call instead of being overtaken by a newer one of a key scanned later.
     """
-    storage = instance.event_log_storage
     keys = list(keys)
-    newest = [storage.get_asset_check_execution_history(key, limit=1) for key in keys]
+    newest = [check_records(instance, key, limit=1) for key in keys]
     ceiling = max((page[0].id for page in newest if page), default=after)
     found = []
     for key in keys:
         cursor = None
         while True:
-            page = storage.get_asset_check_execution_history(key, limit=_PAGE, cursor=cursor)
+            page = check_records(instance, key, limit=_PAGE, cursor=cursor)
             fresh = [r for r in page if after < r.id <= ceiling]
             found += fresh
             if len(page) < _PAGE or page[-1].id <= after:
@@ -118,9 +119,9 @@ def records_after(instance: DagsterInstance, keys: Iterable[AssetCheckKey],
     return sorted(found, key=lambda r: r.id)
 
 
-def check_alert(record: AssetCheckExecutionRecord, link: str | None = None) -> Alert:
+def check_alert(record: CheckRecord, link: str | None = None) -> Alert:
     """The alert for a failed check evaluation: group, check, partition(s), severity and what was observed."""
-    evaluation = evaluation_of(record)
+    evaluation = record_evaluation(record)
     group = evaluation.asset_key.path[-1]
     severity = Severity.ERROR if evaluation.severity is AssetCheckSeverity.ERROR else Severity.WARN
     text = evaluation.description or f"check {evaluation.check_name} did not pass"
@@ -129,7 +130,7 @@ def check_alert(record: AssetCheckExecutionRecord, link: str | None = None) -> A
         text += f"\nDrift report: {report.value}"
     return Alert(title=f"{group}: check {evaluation.check_name} failed", text=_cut(text), severity=severity,
                  group=group, check=evaluation.check_name, run_id=record.run_id,
-                 partition=evaluated_partitions(evaluation), link=link)
+                 partition=covered_label(evaluation.partition, record_metadata(record)), link=link)
 
 
 def process_check_failures(instance: DagsterInstance, keys: Sequence[AssetCheckKey], cursor: AlertCursor,
@@ -149,9 +150,9 @@ def process_check_failures(instance: DagsterInstance, keys: Sequence[AssetCheckK
     finished: dict[str, bool] = {}
     records = records_after(instance, keys, cursor.after)
     for record in records:
-        if record.id in sent or record.status is AssetCheckExecutionRecordStatus.SUCCEEDED:
+        if record.id in sent or record.status is CheckRecordStatus.SUCCEEDED:
             continue
-        if record.status is AssetCheckExecutionRecordStatus.PLANNED:
+        if record.status is CheckRecordStatus.PLANNED:
             stale = time.time() - record.create_timestamp > stale_after_seconds
             if not stale and not _run_finished(instance, record.run_id, finished):  # an evaluation may come
                 holds.append(record.id)
@@ -215,8 +216,8 @@ def run_failure_alert(context: RunFailureSensorContext, link: str | None = None)
     run = context.dagster_run
     assets = sorted(k.path[-1] for k in (run.asset_selection or _planned_assets(context.instance, run.run_id)))
     tags = run.tags
-    first, last = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
-    partition = tags.get("dagster/partition") or (first if first == last else f"{first}..{last}")
+    first, last = partition_range_of(tags)
+    partition = "(unpartitioned)" if first is None else (first if first == last else f"{first}..{last}")
     lines = [context.failure_event.message or f"run {run.run_id} failed"]
     for event in context.get_step_failure_events():
         lines.append(f"step {event.step_key}: {_failure_message(event.event_specific_data)}")

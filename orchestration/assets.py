@@ -32,16 +32,24 @@ def group_key(name: str) -> AssetKey:
     return AssetKey([FEATURES_PREFIX, name])
 
 
-def write_metadata(result: WriteResult) -> dict:
-    """Materialisation metadata of one write: rows written and corrected, Delta version, path."""
-    return {
-        "rows_written": result.rows_written,
-        "rows_corrected": result.rows_corrected,
-        "rows_unchanged": result.rows_unchanged,
+def write_metadata(result: WriteResult, context: AssetExecutionContext | None = None) -> dict:
+    """Materialisation metadata of one run's write, labelled as the run's totals: a run over a partition range
+    records one materialisation per partition, each carrying these same figures, so they are named run_* and
+    come with the range (`run_partition_range`, `run_partitions`) instead of claiming to be the partition's."""
+    metadata = {
+        "run_rows_written": result.rows_written,
+        "run_rows_corrected": result.rows_corrected,
+        "run_rows_unchanged": result.rows_unchanged,
         "delta_version": result.table_version if result.table_version is not None else -1,
         "path": MetadataValue.path(result.path),
         "write_time": MetadataValue.text(result.write_time.isoformat() if result.write_time else "nothing written"),
     }
+    if context is not None and (context.has_partition_key or context.has_partition_key_range):
+        keys = context.partition_keys
+        first, last = keys[0], keys[-1]
+        metadata["run_partition_range"] = MetadataValue.text(first if first == last else f"{first}..{last}")
+        metadata["run_partitions"] = len(keys)
+    return metadata
 
 
 def _column_schema(spec: FeatureGroupSpec) -> TableSchema:
@@ -60,7 +68,7 @@ def build_source_asset(source: SourceSpec) -> AssetsDefinition:
     def _source(context: AssetExecutionContext, store: StoreResource) -> MaterializeResult:
         window = context.partition_time_window
         result = materialize_source(store.get_store(), source, window.start, window.end)
-        return MaterializeResult(metadata=write_metadata(result))
+        return MaterializeResult(metadata=write_metadata(result, context))
 
     return _source
 
@@ -79,6 +87,6 @@ def build_group_asset(spec: FeatureGroupSpec, registry: Registry) -> AssetsDefin
         result = materialize_group(store.get_store(), spec, registry, window.start, window.end)
         context.log.info(f"{spec.name}: {result.rows_written} rows written "
                          f"({result.rows_corrected} corrections) for [{window.start}, {window.end})")
-        return MaterializeResult(metadata=write_metadata(result))
+        return MaterializeResult(metadata=write_metadata(result, context))
 
     return _group

@@ -1,9 +1,9 @@
 """Dagster around the online store: an `online/<group>` asset per group that syncs SQLite from the group's
-latest-values table, an asset check comparing the two, and a sensor that runs the sync after each
-materialisation of the group.
+latest-values table, and an asset check comparing the two. The sync runs by declarative automation
+(orchestration.automation.inputs_ready): after the group has new data whose blocking checks passed.
 
-Wire into the project's Definitions with
-    Definitions.merge(build_definitions(registry), Definitions(**online_definitions(registry)))
+Wire into the project's Definitions with `Definitions(**online_definitions(registry))` (the project merges
+it with the other areas' Definitions in orchestration/definitions.py).
 """
 
 import os
@@ -16,17 +16,11 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     ConfigurableResource,
-    DefaultSensorStatus,
     EnvVar,
-    EventLogEntry,
     MaterializeResult,
     MetadataValue,
-    RunRequest,
-    SensorDefinition,
-    SensorEvaluationContext,
     asset,
     asset_check,
-    asset_sensor,
     define_asset_job,
     in_process_executor,
 )
@@ -35,6 +29,7 @@ from featurestore.online import ONLINE_PATH_ENV, OnlineStore, check_consistency
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec
 from featurestore.store import OfflineStore
+from orchestration.automation import inputs_ready
 from orchestration.resources import StoreResource
 
 ONLINE_PREFIX = "online"
@@ -59,7 +54,7 @@ def build_online_asset(spec: FeatureGroupSpec) -> AssetsDefinition:
     """`online/<group>`: copy what changed in the group's latest-values table into SQLite."""
 
     @asset(key=online_key(spec.name), deps=[AssetKey(["features", spec.name])], group_name=ONLINE_PREFIX,
-           kinds={"sqlite"}, owners=[spec.owner] if "@" in spec.owner or spec.owner.startswith("team:") else [],
+           kinds={"sqlite"}, automation_condition=inputs_ready(), owners=[spec.owner] if "@" in spec.owner or spec.owner.startswith("team:") else [],
            description=f"Current values of {spec.name} in the SQLite online store (incremental by write_time)")
     def _online(store: StoreResource, online: OnlineStoreResource) -> MaterializeResult:
         offline = store.get_store()
@@ -91,23 +86,8 @@ def build_consistency_check(spec: FeatureGroupSpec) -> AssetChecksDefinition:
     return _check
 
 
-def build_sync_sensor(spec: FeatureGroupSpec, job_name: str) -> SensorDefinition:
-    """After each materialisation of features/<group>: run the online sync (and its check) for the group."""
-    status = (DefaultSensorStatus.RUNNING
-              if os.environ.get("FEATURESTORE_SCHEDULES_RUNNING", "").lower() in {"1", "true", "yes"}
-              else DefaultSensorStatus.STOPPED)
-
-    @asset_sensor(asset_key=AssetKey(["features", spec.name]), job_name=job_name,
-                  name=f"online_{spec.name}_sensor", default_status=status, minimum_interval_seconds=30)
-    def _sensor(context: SensorEvaluationContext, event: EventLogEntry):
-        return RunRequest(run_key=f"{spec.name}-{event.run_id}-{event.timestamp}",
-                          asset_selection=[online_key(spec.name)])
-
-    return _sensor
-
-
 def online_definitions(registry: Registry, *, online_path: str | None = None) -> dict:
-    """Assets, checks, one job and per-group sensors for the online store, plus its resource."""
+    """Assets, checks and one job for the online store, plus its resource."""
     specs = list(registry.groups.values())
     job = define_asset_job("online_sync_job", selection=AssetSelection.groups(ONLINE_PREFIX),
                            executor_def=in_process_executor)
@@ -116,5 +96,4 @@ def online_definitions(registry: Registry, *, online_path: str | None = None) ->
     return {"assets": [build_online_asset(s) for s in specs],
             "asset_checks": [build_consistency_check(s) for s in specs],
             "jobs": [job],
-            "sensors": [build_sync_sensor(s, job.name) for s in specs],
             "resources": {"online": OnlineStoreResource(path=path)}}

@@ -1,7 +1,8 @@
 """Factory: a training-set spec becomes a Dagster asset downstream of the groups it reads.
 
-The asset refuses to build (a dagster Failure naming the group and the check) while a check of one of its
-input groups failed with ERROR severity on its latest evaluation of the group's latest partition.
+The asset is materialised by declarative automation (orchestration.automation.inputs_ready) and refuses to
+build (a dagster Failure naming the group, check, partitions and run) while the gate (orchestration.gate)
+finds a failed ERROR check on any partition of an input group the set reads.
 """
 
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,8 @@ from dagster import (
 from featurestore.registry import Registry
 from featurestore.training import TrainingSetResult, TrainingSetSpec, build_training_set
 from orchestration.assets import group_key, source_key
-from orchestration.checks import FailedCheck, blocking_failures, group_check_keys
+from orchestration.automation import inputs_ready
+from orchestration.gate import GateResult, training_set_gate
 from orchestration.resources import StoreResource
 
 TRAINING_SETS_PREFIX = "training_sets"
@@ -31,9 +33,9 @@ def training_set_key(name: str) -> AssetKey:
     return AssetKey([TRAINING_SETS_PREFIX, name])
 
 
-def training_metadata(result: TrainingSetResult) -> dict:
-    """Rows, per-feature null rate, pinned input versions and the as-known-at time of a built set."""
-    return {
+def training_metadata(result: TrainingSetResult, gate: GateResult | None = None) -> dict:
+    """Rows, per-feature null rate, pinned input versions, the as-known-at time and the partitions gated."""
+    metadata = {
         "rows": result.rows,
         "path": MetadataValue.path(result.path),
         "delta_version": result.table_version,
@@ -42,26 +44,19 @@ def training_metadata(result: TrainingSetResult) -> dict:
         "as_known_at": MetadataValue.text(result.as_known_at or "latest (no cutoff)"),
         "null_rates": MetadataValue.json({k: round(v, 4) for k, v in result.null_rates.items()}),
     }
+    if gate is not None:
+        metadata["gated_partitions"] = MetadataValue.json(dict(gate.partitions_checked))
+    return metadata
 
 
-def blocked_message(name: str, failures: Sequence[FailedCheck]) -> str:
-    """Why training set `name` is not built, one line per failed check."""
-    lines = [f"training set {name!r} not built: checks with ERROR severity failed on the latest partition "
-             "of its input feature group(s):"]
-    lines += [f"  - {f.summary()}" for f in failures]
-    lines.append("Fix the data (or the check) and re-materialise those partitions; the set builds once the "
-                 "checks pass.")
-    return "\n".join(lines)
-
-
-def ensure_inputs_pass(instance: DagsterInstance, name: str,
-                       checks_by_group: Mapping[str, Sequence[AssetCheckKey]]) -> None:
-    """Raise a Failure naming each group and check that blocks training set `name`."""
-    failures = blocking_failures(instance, checks_by_group)
-    if failures:
-        raise Failure(description=blocked_message(name, failures), allow_retries=False, metadata={
-            "blocking_checks": MetadataValue.json([{"group": f.group, "check": f.check, "partition": f.partition,
-                                                    "run_id": f.run_id} for f in failures])})
+def ensure_inputs_pass(instance: DagsterInstance, spec: TrainingSetSpec, registry: Registry,
+                       checks_by_group: Mapping[str, Sequence[AssetCheckKey]] | None = None) -> GateResult:
+    """The gate's result; raise a Failure naming each group, check and partition that blocks the set."""
+    gate = training_set_gate(instance, spec, registry, checks_by_group)
+    if gate.blocked:
+        raise Failure(description=gate.message(), allow_retries=False, metadata={
+            "blocking_checks": MetadataValue.json([f.to_dict() for f in gate.failures])})
+    return gate
 
 
 def build_training_set_asset(spec: TrainingSetSpec, registry: Registry,
@@ -69,20 +64,20 @@ def build_training_set_asset(spec: TrainingSetSpec, registry: Registry,
                              ) -> AssetsDefinition:
     """A point-in-time training set, rebuilt from the current group histories on each materialisation.
 
-    `checks_by_group`: the checks gating each input group (default: those `build_group_checks` defines).
+    `checks_by_group`: the checks gating each input group (default: the group's quality and drift checks).
     """
-    gates = dict(checks_by_group) if checks_by_group is not None else {
-        g: group_check_keys(registry.group(g)) for g in spec.groups()}
+    gates = dict(checks_by_group) if checks_by_group is not None else None
 
     @asset(name=spec.name, key_prefix=[TRAINING_SETS_PREFIX], group_name=TRAINING_SETS_PREFIX,
            deps=[source_key(spec.entity_source)] + [group_key(g) for g in spec.groups()],
-           description=spec.description, kinds={"spark", "delta"},
+           description=spec.description, kinds={"spark", "delta"}, automation_condition=inputs_ready(),
            metadata={"features": ", ".join(spec.features), "label": spec.label or "",
                      "entity_source": spec.entity_source})
     def _training_set(context: AssetExecutionContext, store: StoreResource) -> MaterializeResult:
-        ensure_inputs_pass(context.instance, spec.name, gates)
+        gate = ensure_inputs_pass(context.instance, spec, registry, gates)
         result = build_training_set(store.get_store(), spec, registry)
-        context.log.info(f"{spec.name}: {result.rows} rows from inputs {result.input_versions}")
-        return MaterializeResult(metadata=training_metadata(result))
+        context.log.info(f"{spec.name}: {result.rows} rows from inputs {result.input_versions}; gate checked "
+                         f"{dict(gate.partitions_checked)} partitions")
+        return MaterializeResult(metadata=training_metadata(result, gate))
 
     return _training_set

@@ -110,9 +110,9 @@ def cluster(tmp_path_factory):
 
 
 def _partition_tags(first: str, last: str) -> dict[str, str]:
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from orchestration.dagster_internals import partition_range_tags
 
-    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return partition_range_tags(first, last)
 
 
 def run_example_jobs() -> dict:

@@ -42,23 +42,47 @@ def test_schedules_request_the_partition_that_just_closed(schedule, fired_at, pa
 
 def test_every_group_has_quality_and_drift_checks_run_by_its_job():
     from orchestration.checks import group_check_keys
+    from orchestration.freshness import freshness_check_key
 
     registry = discover("feature_groups")
     graph = defs.resolve_asset_graph()
     for name, spec in registry.groups.items():
         keys = set(group_check_keys(spec))
-        assert keys == graph.get_check_keys_for_assets({AssetKey(["features", name])})
+        freshness = freshness_check_key(spec)
+        assert keys | {freshness} == graph.get_check_keys_for_assets({AssetKey(["features", name])})
         names = {k.name for k in keys}
         assert {"row_count", "not_null_event_time", "drift_row_volume"} <= names
         assert {f"drift_{f}" for f in spec.feature_names} <= names
         assert spec.expectations and spec.drift is not None
         job = defs.resolve_job_def(f"{name}_job")
-        assert keys <= set(job.asset_layer.asset_graph.asset_check_keys)  # checks run with the group
+        job_checks = set(job.asset_layer.asset_graph.asset_check_keys)
+        assert keys <= job_checks and freshness not in job_checks  # checks run with the group; freshness by sensor
         assert {f"{name}_quality_suite", f"{name}_drift"} <= set(job.graph.node_dict)
-        for key in keys:  # partitioned like the group; ERROR checks block what runs after them
-            check_spec = graph.get_check_spec(key)
-            assert check_spec.partitions_def == graph.get(AssetKey(["features", name])).partitions_def
+        for key in keys:  # evaluated on each run's partition range: not partitioned (no preview feature)
+            assert graph.get_check_spec(key).partitions_def is None
         assert graph.get_check_spec(AssetCheckKey(AssetKey(["features", name]), "row_count")).blocking
+        assert not graph.get_check_spec(freshness).blocking
+
+
+def test_derived_assets_run_by_automation_and_the_sensors_are_declared():
+    from dagster import DefaultSensorStatus
+
+    graph = defs.resolve_asset_graph()
+    registry = discover("feature_groups")
+    derived = [AssetKey(["training_sets", n]) for n in registry.training_sets]
+    derived += [AssetKey(["online", g]) for g in registry.groups]
+    for key in derived:
+        condition = graph.get(key).automation_condition
+        assert condition is not None and condition.get_label() == "inputs ready"
+    for key in registry.groups:  # groups and sources run on their schedules, not by automation
+        assert graph.get(AssetKey(["features", key])).automation_condition is None
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {"check_failure_alerts", "run_failure_alerts", "freshness_checks",
+                            "derived_assets_automation"}
+    automation = sensors["derived_assets_automation"]
+    assert automation.default_status is DefaultSensorStatus.RUNNING
+    assert set(automation.asset_selection.resolve(graph)) == set(derived)
+    assert sensors["freshness_checks"].default_status is DefaultSensorStatus.RUNNING
 
 
 def test_alert_sensors_and_resources_are_wired(monkeypatch):
@@ -73,10 +97,9 @@ def test_alert_sensors_and_resources_are_wired(monkeypatch):
     assert "s3cr3t" not in repr(alerts) and "s3cr3t" not in repr(alerts.process_config_and_initialize())
 
 
-def test_online_store_assets_checks_and_sync_sensors_are_wired():
+def test_online_store_assets_and_checks_are_wired():
     graph = defs.resolve_asset_graph()
     for group in discover("feature_groups").groups:
         assert AssetKey(["online", group]) in graph.get_all_asset_keys()
-        assert f"online_sync_{group}" in {s.name for s in defs.sensors} or \
-            any(group in s.name and "online" in s.name for s in defs.sensors)
+        assert AssetCheckKey(AssetKey(["online", group]), "online_offline_consistency") in graph.asset_check_keys
     assert defs.resolve_job_def("online_sync_job") is not None

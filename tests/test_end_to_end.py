@@ -7,15 +7,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from featurestore.registry import discover
 from orchestration.assets import build_group_asset, build_source_asset
+from orchestration.dagster_internals import partition_range_tags
 from orchestration.resources import SparkResource, StoreResource
 
 
 def _range(first: str, last: str) -> dict:
-    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return partition_range_tags(first, last)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ from dagster import (
     define_asset_job,
     in_process_executor,
 )
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from jobs.sensors import (
     AlertCursor,
@@ -36,6 +35,7 @@ from jobs.sensors import (
     process_check_failures,
 )
 from orchestration.alerts import WEBHOOK_ENV_VAR, AlertSinkResource
+from orchestration.dagster_internals import CheckRecordStatus
 
 SECRET = "/hooks/T000/s3cr3t-t0k3n"
 PARTITIONS = DailyPartitionsDefinition(start_date="2026-10-01", timezone="UTC")
@@ -198,7 +198,7 @@ def _record(id_: int, status: str, run_id: str, partition: str = "2026-10-01"):
                                       passed=False, metadata={}, severity=AssetCheckSeverity.ERROR,
                                       description=f"failed in {run_id}", partition=partition)
     event = SimpleNamespace(dagster_event=SimpleNamespace(event_specific_data=evaluation))
-    return SimpleNamespace(id=id_, status=AssetCheckExecutionRecordStatus[status], run_id=run_id,
+    return SimpleNamespace(id=id_, status=CheckRecordStatus[status], run_id=run_id,
                            create_timestamp=9e18, event=event if status != "PLANNED" else None, partition=partition)
 
 
@@ -209,7 +209,7 @@ class FakeInstance:
         self.records, self.running = records, running
         self.event_log_storage = self
 
-    def get_asset_check_execution_history(self, key, limit, cursor=None):
+    def get_asset_check_execution_history(self, key, limit, cursor=None, status=None):
         rows = sorted((r for r in self.records if cursor is None or r.id < cursor), key=lambda r: -r.id)
         return rows[:limit]
 
