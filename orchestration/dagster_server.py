@@ -111,8 +111,11 @@ class DagsterServer:
         try:
             self._spawn("webserver", [str(scripts / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port),
                                       "-w", str(self.workspace)])
+            # the daemon starts once the webserver answers: both would otherwise create the SQLite storage at once
+            deadline = time.monotonic() + self.start_timeout
+            wait_for(self._answers, self.start_timeout, f"the webserver at {self.url}", poll=0.5)
             self._spawn("daemon", [str(scripts / "dagster-daemon"), "run", "-w", str(self.workspace)])
-            self.wait_until_ready(self.start_timeout)
+            self.wait_until_ready(max(10.0, deadline - time.monotonic()))
         except BaseException:
             self.stop()
             raise
@@ -123,6 +126,14 @@ class DagsterServer:
             self._processes[name] = subprocess.Popen(
                 list(args), cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _answers(self) -> bool:
+        self._check_alive()
+        try:
+            self.client(timeout=5.0).query("{ version }")
+            return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError, DagsterServerError):
+            return False
 
     def _check_alive(self) -> None:
         for name, process in self._processes.items():
@@ -336,9 +347,12 @@ class DagsterGraphQL:
         return wait_for(done, timeout, f"backfill {backfill_id}", poll)
 
     def runs(self, *, job_name: str | None = None, statuses: Sequence[str] | None = None,
-             tags: Mapping[str, str] | None = None, limit: int = 100) -> list[dict[str, Any]]:
+             tags: Mapping[str, str] | None = None, run_ids: Sequence[str] | None = None,
+             limit: int = 100) -> list[dict[str, Any]]:
         """Runs, newest first."""
         run_filter: dict[str, Any] = {}
+        if run_ids:
+            run_filter["runIds"] = list(run_ids)
         if job_name:
             run_filter["pipelineName"] = job_name
         if statuses:
