@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor
 
 from featurestore.registry import Registry, discover
 from jobs.schedules import asset_job, group_schedule, source_schedule
@@ -59,7 +59,8 @@ def build_definitions(registry: Registry) -> Definitions:
     online = online_definitions(registry)  # online/<group> SQLite copies, consistency checks, sync sensors
     return Definitions(assets=assets + online["assets"], asset_checks=checks + online["asset_checks"],
                        jobs=jobs + online["jobs"], schedules=schedules, sensors=sensors + online["sensors"],
-                       resources={**build_resources(), **online["resources"]})
+                       resources={**build_resources(), **online["resources"]},
+                       executor=in_process_executor)  # backfills and UI launches too: one process, one Spark
 
 
 defs = build_definitions(discover(FEATURE_GROUPS_PACKAGE))

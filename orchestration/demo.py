@@ -4,7 +4,7 @@ Materialize button does), the sensors switched on, and the rest left to the daem
 process), the alert sensors, the online sync and the training set's automation.
 
 It generates the example for the most recent FEATURESTORE_DEMO_DAYS complete days (default 3, with
-FEATURESTORE_DEMO_TX_PER_DAY transactions a day, default 5,000), backfills the source, then the feature groups,
+FEATURESTORE_DEMO_TX_PER_DAY transactions a day, default 3,000), backfills the source, then the feature groups,
 waits for the online sync and the training set, then injects drift into the last day (amounts x3), re-runs
 the consumer group for it and waits for the alerts the sensors send to a local Slack-compatible webhook.
 Console: the product's lines only; the servers' output is in data/logs.
@@ -43,7 +43,7 @@ def demo_settings(today: date | None = None) -> dict[str, Any]:
     today = today or datetime.now(timezone.utc).date()
     first, last = today - timedelta(days=days), today - timedelta(days=1)
     return {"days": days, "first": first, "last": last, "tx_per_day": os.environ.get("FEATURESTORE_DEMO_TX_PER_DAY",
-                                                                                       "5000")}
+                                                                                       "3000")}
 
 
 def partition_range(grain: str, first: date, last: date) -> tuple[str, str]:
@@ -72,8 +72,8 @@ def server_env(settings: Mapping[str, Any], data_dir: Path, webhook_url: str) ->
 
 def run_summary(client: DagsterGraphQL, run: Mapping[str, Any], assets: Sequence[str]) -> list[str]:
     """Per asset the run materialised: partitions, rows written, Delta version, path; then its checks."""
-    lines = [f"  run {run['runId'][:8]} {run['jobName']:26s} {run['status']:8s} "
-             f"{_seconds(run)}"]
+    job = run["jobName"] if not run["jobName"].startswith("__ASSET_JOB") else "materialise " + ", ".join(assets)
+    lines = [f"  run {run['runId'][:8]} {job} {run['status']} {_seconds(run)}"]
     for asset in assets:
         events = [m for m in client.materializations(asset, limit=2000) if m["runId"] == run["runId"]]
         if not events:
@@ -157,7 +157,7 @@ def backfill(client: DagsterGraphQL, ranges: Mapping[str, tuple[str, str]], titl
     for run in sorted(result["runs"], key=lambda r: r.get("startTime") or 0):
         assets = ["/".join(a["path"]) for a in run.get("assetSelection") or []] or list(ranges)
         print("\n".join(run_summary(client, run, assets)))
-    print(f"  ({time.monotonic() - started:.0f}s, backfill {result['status'].lower()})")
+    print(f"  ({time.monotonic() - started:.0f}s from launch to the runs' end)")
     return result
 
 
