@@ -30,8 +30,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# the demo's settings (its partitions' start day, data size, store) from $(DAGSTER_HOME)/featurestore.env
 ui: setup
 	mkdir -p $(DAGSTER_HOME)
+	set -a; [ ! -f "$(DAGSTER_HOME)/featurestore.env" ] || . "$(DAGSTER_HOME)/featurestore.env"; set +a; \
 	$(VENV)/bin/dagster dev -w workspace.yaml
 
 clean:

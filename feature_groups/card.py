@@ -6,6 +6,7 @@ from featurestore.aggregations import Window
 from featurestore.spec import FeatureGroupSpec, Key
 from quality.drift import DriftCheckConfig
 from quality.expectations import between, not_null, row_count_between
+from feature_groups import example_start
 
 
 card = FeatureGroupSpec(
@@ -22,7 +23,7 @@ card = FeatureGroupSpec(
     sources=("transactions",),
     grain="hourly",
     cron="5 * * * *",
-    start="2026-10-01",
+    start=example_start("2026-10-01"),
     ttl="1h",
     expectations=(
         between("num_trans_last_1h", 0),

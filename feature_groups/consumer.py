@@ -7,6 +7,7 @@ from featurestore.spec import FeatureGroupSpec, Key
 from quality import Severity
 from quality.drift import DriftCheckConfig
 from quality.expectations import between, expectation, not_null, row_count_between
+from feature_groups import example_start
 
 
 consumer = FeatureGroupSpec(
@@ -23,7 +24,7 @@ consumer = FeatureGroupSpec(
     sources=("transactions",),
     grain="daily",
     cron="30 1 * * *",
-    start="2026-10-01",
+    start=example_start("2026-10-01"),
     ttl="1d",
     expectations=(
         between("num_trans_last_1d", 0),

@@ -3,6 +3,7 @@ plus card activity aggregated from the raw transactions as of each transaction's
 
 from featurestore.aggregations import Window
 from featurestore.training import QueryTimeWindows, TrainingSetSpec
+from feature_groups import example_start
 
 fraud_training = TrainingSetSpec(
     name="fraud_training",
@@ -12,7 +13,7 @@ fraud_training = TrainingSetSpec(
     entity_columns=("tid", "event_time", "cc_num", "consumer_id", "amount", "fraud_label"),
     label="fraud_label",
     features=("consumer:*", "card:*"),
-    start="2026-10-01",
+    start=example_start("2026-10-01"),
     query_windows=(
         QueryTimeWindows("transactions", ("cc_num",), (
             Window(None, "row_count", "1h", name="card_trans_last_1h_asof"),

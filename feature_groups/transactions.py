@@ -1,7 +1,8 @@
 """The example's raw source: credit-card transactions (SageMaker / GoDaddy fraud example), generated.
 
 Deterministic: every value is a hash of (seed, transaction id), so a day's rows are the same on every run
-and on any cluster. Size and an optional injected drift come from environment variables read at call time.
+and on any cluster. Size and an optional injected drift come from environment variables read at call time (the drift day also
+from a file named by FEATURESTORE_DEMO_DRIFT_FILE).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurestore.spec import SourceSpec
+from feature_groups import example_start
 
 _TWO_POW_63 = float(2**63)
 _EPOCH_2000_MICROS = 946_684_800_000_000  # 2000-01-01T00:00:00Z
@@ -32,12 +34,22 @@ class TransactionsConfig:
 
     @classmethod
     def from_env(cls) -> TransactionsConfig:
-        drift = os.environ.get("FEATURESTORE_DEMO_DRIFT_FROM")
+        drift = os.environ.get("FEATURESTORE_DEMO_DRIFT_FROM") or _drift_file_day()
         return cls(per_day=int(os.environ.get("FEATURESTORE_DEMO_TX_PER_DAY", cls.per_day)),
                    cards=int(os.environ.get("FEATURESTORE_DEMO_CARDS", cls.cards)),
                    consumers=int(os.environ.get("FEATURESTORE_DEMO_CONSUMERS", cls.consumers)),
                    seed=int(os.environ.get("FEATURESTORE_DEMO_SEED", cls.seed)),
                    drift_from=date.fromisoformat(drift) if drift else None)
+
+
+def _drift_file_day() -> str | None:
+    """The day in the file FEATURESTORE_DEMO_DRIFT_FILE names, if it exists: the demo writes it while it reloads
+    a day with drift, so runs the Dagster daemon launches (in their own processes) see it without a restart."""
+    path = os.environ.get("FEATURESTORE_DEMO_DRIFT_FILE")
+    if not path or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip() or None
 
 
 def _uniform(seed: int, salt: str, tid: Column) -> Column:
@@ -83,6 +95,6 @@ transactions = SourceSpec(
     name="transactions",
     description="Card transactions (generated): tid, event_time, cc_num, consumer_id, amount, fraud_label",
     event_time_column="event_time",
-    start="2026-09-01",
+    start=example_start("2026-09-01", lead_days=7),  # the consumer group reads 7 days back
     load=generate_transactions,
 )

@@ -12,6 +12,7 @@ from featurestore.errors import FeatureStoreError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JARS_DIR = PROJECT_ROOT / ".jars"
+LOG4J2_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"  # errors only, no banner
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -24,7 +25,7 @@ BASE_CONF = {
     "spark.sql.adaptive.enabled": "true",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()}",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
 

@@ -221,7 +221,10 @@ def run_failure_alert(context: RunFailureSensorContext, link: str | None = None)
     lines = [context.failure_event.message or f"run {run.run_id} failed"]
     for event in context.get_step_failure_events():
         lines.append(f"step {event.step_key}: {_failure_message(event.event_specific_data)}")
-    return Alert(title=f"run of {run.job_name} failed", text=_cut("\n".join(lines)), severity=Severity.ERROR,
+    what = run.job_name
+    if what.startswith("__ASSET_JOB"):  # a backfill or UI launch of assets: name them, not the implicit job
+        what = "materialisation of " + (", ".join(assets) or "assets")
+    return Alert(title=f"run of {what} failed", text=_cut("\n".join(lines)), severity=Severity.ERROR,
                  group=", ".join(assets) or run.job_name, check="run_failure", run_id=run.run_id,
                  partition=partition, link=link)
 

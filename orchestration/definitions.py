@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import AssetSelection, Definitions, EnvVar
+from dagster import AssetSelection, Definitions, EnvVar, in_process_executor
 
 from featurestore.registry import Registry, discover
 from jobs.automation import build_automation_sensor
@@ -101,7 +101,9 @@ def build_definitions(registry: Registry) -> Definitions:
     return Definitions.merge(
         source_definitions(registry), group_definitions(registry), freshness_definitions(registry),
         training_set_definitions(registry), Definitions(**online_definitions(registry)),
-        automation_definitions(), alert_definitions(), Definitions(resources=build_resources()))
+        automation_definitions(), alert_definitions(),
+        # backfills and UI launches too: one process, one Spark session per run
+        Definitions(resources=build_resources(), executor=in_process_executor))
 
 
 defs = build_definitions(discover(FEATURE_GROUPS_PACKAGE))

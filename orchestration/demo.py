@@ -1,217 +1,295 @@
-"""The demo: generate example data, materialise every group over a range of partitions (their quality checks
-run in the same jobs), build the training set, print the tables; then inject drift into the last day, re-run
-the consumer group for it, show the failing drift check, the blocked training set and the alert the sensor
-writes to the JSONL sink.
+"""The demo, driven the way a user drives Dagster: a webserver and a daemon on 127.0.0.1 over the project's
+instance (data/dagster_home), partition backfills launched through the webserver's GraphQL API (what the UI's
+Materialize button does), the sensors switched on, and the rest left to the daemon: the runs (each in its own
+process), the alert sensors, the online sync and the training set's automation.
 
-Runs are recorded in the persistent Dagster instance under data/dagster_home, so `make ui` shows them.
+It generates the example for the most recent FEATURESTORE_DEMO_DAYS complete days (default 3, with
+FEATURESTORE_DEMO_TX_PER_DAY transactions a day, default 3,000), backfills the source, then the feature groups,
+waits for the online sync and the training set, then injects drift into the last day (amounts x3), re-runs
+the consumer group for it and waits for the alerts the sensors send to a local Slack-compatible webhook.
+Console: the product's lines only; the servers' output is in data/logs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import shutil
 import time
-from collections.abc import Iterator
-from datetime import date, timedelta
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from dagster import DagsterInstance, build_sensor_context
-from dagster._core.execution.execute_in_process_result import ExecuteInProcessResult
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from orchestration.dagster_server import DagsterGraphQL, DagsterServer, DagsterServerError, write_instance_config
+from orchestration.webhook_receiver import ReceivedAlert, WebhookReceiver
+from featurestore.session import PROJECT_ROOT
 
-from orchestration.resources import DEFAULT_DATA_DIR
-
-if TYPE_CHECKING:
-    from featurestore.registry import Registry
-
-DEMO_START = os.environ.get("FEATURESTORE_DEMO_START", "2026-10-01")
-DEMO_DAYS = int(os.environ.get("FEATURESTORE_DEMO_DAYS", "10"))
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # for runs expected to fail
-
-
-def demo_instance() -> DagsterInstance:
-    """The project's persistent local instance (DAGSTER_HOME defaults to data/dagster_home)."""
-    home = os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DATA_DIR / "dagster_home"))
-    os.makedirs(home, exist_ok=True)
-    config = os.path.join(home, "dagster.yaml")
-    if not os.path.exists(config):  # local SQLite storage (Dagster's default), no telemetry
-        with open(config, "w") as handle:
-            handle.write("telemetry:\n  enabled: false\n")
-    return DagsterInstance.get()
+DATA_DIR = PROJECT_ROOT / "data"
+SOURCE = "sources/transactions"
+GROUPS = {"features/consumer": "daily", "features/card": "hourly"}
+TRAINING_SET = "training_sets/fraud_training"
+ONLINE = ("online/consumer", "online/card")
+SOURCE_LEAD_DAYS = 7  # the consumer group's longest window reads a week back
+CHECK_SENSOR, RUN_SENSOR = "check_failure_alerts", "run_failure_alerts"
+ENV_FILE = "featurestore.env"  # what `make ui` needs to see the same partitions
+DRIFT_TAG = "featurestore/demo_drift"
+UI_PORT_URL = "http://localhost:3000"  # `make ui` (dagster dev's default port): links in the alerts
 
 
-def _partition_range(grain: str, first_day: date, days: int) -> tuple[str, str]:
-    last_day = first_day + timedelta(days=days - 1)
+def demo_settings(today: date | None = None) -> dict[str, Any]:
+    """The window: the last DAYS complete UTC days (the daily source's newest partition is yesterday)."""
+    days = int(os.environ.get("FEATURESTORE_DEMO_DAYS", "3"))
+    today = today or datetime.now(timezone.utc).date()
+    first, last = today - timedelta(days=days), today - timedelta(days=1)
+    return {"days": days, "first": first, "last": last, "tx_per_day": os.environ.get("FEATURESTORE_DEMO_TX_PER_DAY",
+                                                                                       "3000")}
+
+
+def partition_range(grain: str, first: date, last: date) -> tuple[str, str]:
     if grain == "hourly":
-        return f"{first_day}-00:00", f"{last_day}-23:00"
-    return str(first_day), str(last_day)
+        return f"{first}-00:00", f"{last}-23:00"
+    return str(first), str(last)
 
 
-def run_range(instance: DagsterInstance, job_name: str, grain: str, first_day: date, days: int,
-              run_config: dict = QUIET) -> ExecuteInProcessResult:
-    """One run of `job_name` over the partition range (single-run backfill), recorded in `instance`; prints
-    what was written and a summary of the checks that ran with it."""
-    from orchestration.definitions import defs
+def fresh_data_dir(data_dir: Path) -> None:
+    """The demo starts from an empty instance and store (what it writes is all under data/)."""
+    for name in ("dagster_home", "store", "reports", "alerts", "logs", "demo"):
+        shutil.rmtree(data_dir / name, ignore_errors=True)
 
-    first, last = _partition_range(grain, first_day, days)
-    started = time.monotonic()
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-        run_config=run_config, raise_on_error=False)
-    reported = set()
-    for event in result.get_asset_materialization_events():
-        if event.asset_key in reported:  # one event per partition, all with the run's metadata
+
+def server_env(settings: Mapping[str, Any], data_dir: Path, webhook_url: str) -> dict[str, str]:
+    """Environment of the webserver and daemon (and so of the code servers and of every run)."""
+    return {"FEATURESTORE_EXAMPLE_START": str(settings["first"]),
+            "FEATURESTORE_DEMO_TX_PER_DAY": str(settings["tx_per_day"]),
+            "FEATURESTORE_DEMO_DRIFT_FILE": str(data_dir / "demo" / "drift_day"),
+            "FEATURESTORE_ALERT_WEBHOOK_URL": webhook_url,
+            "FEATURESTORE_UI_URL": UI_PORT_URL,
+            "FEATURESTORE_ROOT": str(data_dir / "store")}
+
+
+# ---- what happened, read back through GraphQL ---------------------------------------------------------
+
+def run_summary(client: DagsterGraphQL, run: Mapping[str, Any], assets: Sequence[str]) -> list[str]:
+    """Per asset the run materialised: partitions, rows written, Delta version, path; then its checks."""
+    job = run["jobName"] if not run["jobName"].startswith("__ASSET_JOB") else "materialise " + ", ".join(assets)
+    lines = [f"  run {run['runId'][:8]} {job} {run['status']} {_seconds(run)}"]
+    for asset in assets:
+        events = [m for m in client.materializations(asset, limit=2000) if m["runId"] == run["runId"]]
+        if not events:
             continue
-        reported.add(event.asset_key)
-        meta = event.materialization.metadata
-        print(f"  {event.asset_key.to_user_string():28s} [{first} .. {last}] "
-              f"rows written {meta['rows_written'].value:>9,}  corrected {meta['rows_corrected'].value:>6,}  "
-              f"delta v{meta['delta_version'].value}  ({time.monotonic() - started:.1f}s)")
-    print_check_summary(result)
-    return result
+        written = [m["metadata"].get("rows_written") for m in events]
+        total = written[0] if len(set(written)) == 1 else sum(w or 0 for w in written)  # run total, or per partition
+        partitions = sorted(m["partition"] for m in events if m["partition"])
+        span = f"[{partitions[0]} .. {partitions[-1]}] " if partitions else ""
+        meta = events[0]["metadata"]
+        rows = f"rows {meta['rows']:,}" if "rows" in meta else f"rows written {total:,}" if total is not None else ""
+        lines.append(f"    {asset:24s} {len(partitions) or 1:3d} partition(s) {span}{rows}"
+                     + (f"  delta v{meta['delta_version']}" if "delta_version" in meta else "")
+                     + (f"  {meta['path']}" if "path" in meta else ""))
+        lines += check_summary(client, asset, run["runId"])
+    return lines
 
 
-def print_check_summary(result: ExecuteInProcessResult) -> None:
-    """Checks passed / failed in a run, each failure with its severity and what was observed."""
-    evaluations = result.get_asset_check_evaluations()
-    if not evaluations:
-        return
-    failed = [e for e in evaluations if not e.passed]
-    skipped = [e for e in evaluations if str(getattr(e.metadata.get("status"), "value", "")).startswith("not eval")]
-    print(f"    checks: {len(evaluations) - len(failed)} passed"
-          + (f" ({len(skipped)} drift checks not evaluated: no earlier partitions yet)" if skipped else "")
-          + f", {len(failed)} failed"
-          + ("" if result.success else "  (run failed: a blocking ERROR check did not pass)"))
-    for evaluation in failed:
-        print(f"      FAILED [{evaluation.severity.value}] {evaluation.check_name}: "
-              f"{_cut(evaluation.description or '', 150)}")
-    reports = {str(e.metadata["drift_report"].value) for e in evaluations if "drift_report" in e.metadata}
-    for report in sorted(reports):
-        print(f"    drift report: {report}")
+def _seconds(run: Mapping[str, Any]) -> str:
+    if run.get("startTime") and run.get("endTime"):
+        return f"({run['endTime'] - run['startTime']:.0f}s)"
+    return ""
 
 
-def run_training_set(instance: DagsterInstance, name: str, run_config: dict = QUIET) -> None:
-    """Build a training set through its asset job and print its profile, or why it was not built."""
-    from orchestration.definitions import defs
-
-    started = time.monotonic()
-    result = defs.resolve_job_def(f"{name}_job").execute_in_process(instance=instance, run_config=run_config,
-                                                                   raise_on_error=False)
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                data = event.step_failure_data
-                user = data.user_failure_data
-                print("  " + (user.description if user and user.description else data.error.message)
-                      .replace("\n", "\n  "))
-        return
-    meta = result.get_asset_materialization_events()[0].materialization.metadata
-    print(f"  training_sets/{name:15s} rows {meta['rows'].value:>9,}  inputs {meta['input_versions'].value}  "
-          f"({time.monotonic() - started:.1f}s)")
-    nulls = meta["null_rates"].value
-    print("    null rate per feature: " + ", ".join(f"{k} {v:.1%}" for k, v in nulls.items()))
+def _not_evaluated(execution: Mapping[str, Any]) -> bool:
+    evaluation = execution.get("evaluation") or {}
+    texts = [evaluation.get("description") or "", str((evaluation.get("metadata") or {}).get("status") or "")]
+    return any(t.startswith("not evaluated") or "not evaluated:" in t for t in texts)
 
 
-def resource(name: str):
-    """One of the project's resources, initialised with its EnvVar settings resolved."""
-    from dagster import build_resources as initialised
-
-    from orchestration.definitions import build_resources
-
-    with initialised({name: build_resources()[name]}) as resources:
-        return getattr(resources, name)
-
-
-def sensor_tick(instance: DagsterInstance, sensor_name: str) -> str | None:
-    """Evaluate a sensor once, daemon-less, continuing from the cursor the demo saved (next to the alerts)."""
-    from orchestration.definitions import build_resources, defs
-
-    cursor_file = Path(resource("alerts").jsonl_path).parent / f"{sensor_name}.cursor"
-    cursor = cursor_file.read_text() if cursor_file.exists() else None
-    context = build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                   resources={"alerts": build_resources()["alerts"]})
-    data = defs.resolve_sensor_def(sensor_name).evaluate_tick(context)
-    if data.cursor is not None:
-        cursor_file.parent.mkdir(parents=True, exist_ok=True)
-        cursor_file.write_text(data.cursor)
-    reactions = data.dagster_run_reactions or []  # run-status sensors: one per run looked at
-    return data.skip_message or f"{len(reactions)} failed run(s) alerted"
-
-
-@contextlib.contextmanager
-def drift_from(day: date) -> Iterator[None]:
-    """FEATURESTORE_DEMO_DRIFT_FROM set to `day` (amounts x3 from then on) inside the block only."""
-    previous = os.environ.get("FEATURESTORE_DEMO_DRIFT_FROM")
-    os.environ["FEATURESTORE_DEMO_DRIFT_FROM"] = str(day)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("FEATURESTORE_DEMO_DRIFT_FROM", None)
+def classify_checks(client: DagsterGraphQL, asset: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The asset's checks evaluated by `run_id`: passed / failed / not evaluated / other (the UI's status)."""
+    groups: dict[str, list[dict[str, Any]]] = {"passed": [], "failed": [], "not evaluated": [], "other": []}
+    for name, execution in client.latest_check_statuses(asset).items():
+        if execution is None or execution["runId"] != run_id:
+            continue
+        execution = {**execution, "check": name}
+        if _not_evaluated(execution):
+            groups["not evaluated"].append(execution)
+        elif execution["status"] == "SUCCEEDED":
+            groups["passed"].append(execution)
+        elif execution["status"] == "FAILED":
+            groups["failed"].append(execution)
         else:
-            os.environ["FEATURESTORE_DEMO_DRIFT_FROM"] = previous
+            groups["other"].append(execution)
+    return groups
 
 
-def drift_step(instance: DagsterInstance, registry: Registry, last_day: date) -> None:
-    """Re-load the last day with amounts x3, re-run the consumer group for it, try the training sets, and
-    let the alert sensors send what failed."""
-    alerts_file = Path(resource("alerts").jsonl_path)
-    seen = alerts_file.stat().st_size if alerts_file.exists() else 0
-    print(f"\nInjecting drift: transactions of {last_day} with amounts x3, then the consumer group for that day:")
-    with drift_from(last_day):
-        for source in registry.sources.values():
-            run_range(instance, f"source_{source.name}_job", source.grain, last_day, 1)
-    run_range(instance, "consumer_job", "daily", last_day, 1, run_config=SILENT)
-    print("Training set after the failed check:")
-    for training_set in registry.training_sets.values():
-        run_training_set(instance, training_set.name, run_config=SILENT)
-    print("Alert sensors (one daemon-less tick each):")
-    for name in ("check_failure_alerts", "run_failure_alerts"):
-        print(f"  {name}: {sensor_tick(instance, name)}")
-    new = alerts_file.read_text(encoding="utf-8")[seen:] if alerts_file.exists() else ""
-    print(f"Alerts written to {alerts_file}:")
-    for line in new.splitlines():
-        print("  " + _cut(line, 400))
-    print("(`make demo` again reloads clean data; the drifted day stays until then)")
+def check_summary(client: DagsterGraphQL, asset: str, run_id: str) -> list[str]:
+    groups = classify_checks(client, asset, run_id)
+    if not any(groups.values()):
+        return []
+    statuses = Counter(e["status"] for e in groups["not evaluated"])
+    line = (f"      checks: {len(groups['passed'])} passed, {len(groups['failed'])} failed, "
+            f"{len(groups['not evaluated'])} not evaluated (no reference partitions yet"
+            + (f"; shown as {', '.join(sorted(statuses))}" if statuses else "") + ")")
+    if groups["other"]:
+        line += ", " + ", ".join(f"{n} {s}" for s, n in Counter(e["status"] for e in groups["other"]).items())
+    lines = [line]
+    for execution in groups["failed"]:
+        evaluation = execution.get("evaluation") or {}
+        lines.append(f"      FAILED [{evaluation.get('severity', '?')}] {execution['check']}: "
+                     f"{_cut(evaluation.get('description') or '', 140)}")
+    reports = {str((e.get("evaluation") or {}).get("metadata", {}).get("drift_report"))
+               for e in groups["failed"] if (e.get("evaluation") or {}).get("metadata", {}).get("drift_report")}
+    lines += [f"      drift report: {r}" for r in sorted(reports)]
+    return lines
 
 
 def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def main() -> None:
-    from orchestration.definitions import defs  # noqa: F401 - loads the specs
-    from featurestore.registry import discover
+def backfill(client: DagsterGraphQL, ranges: Mapping[str, tuple[str, str]], title: str, *, runs: int,
+             tags: Mapping[str, str] | None = None, timeout: float = 900.0) -> dict[str, Any]:
+    """Launch a backfill, print it, wait for its runs and print what they did."""
+    started = time.monotonic()
+    backfill_id = client.launch_backfill(ranges, tags=tags, title=title)
+    print(f"Backfill {backfill_id} '{title}': " + ", ".join(f"{k} [{a} .. {b}]" for k, (a, b) in ranges.items()))
+    result = client.wait_backfill(backfill_id, timeout=timeout, runs=runs)
+    for run in sorted(result["runs"], key=lambda r: r.get("startTime") or 0):
+        assets = ["/".join(a["path"]) for a in run.get("assetSelection") or []] or list(ranges)
+        print("\n".join(run_summary(client, run, assets)))
+    print(f"  ({time.monotonic() - started:.0f}s from launch to the runs' end)")
+    return result
 
-    instance = demo_instance()
-    registry = discover("feature_groups")
-    first_day = date.fromisoformat(DEMO_START)
-    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}")
-    sensor_tick(instance, "run_failure_alerts")  # starts the run-failure sensor's cursor before the runs
-    print(f"Materialising {DEMO_DAYS} days from {first_day}:")
-    for source in registry.sources.values():
-        run_range(instance, f"source_{source.name}_job", source.grain, first_day - timedelta(days=7), DEMO_DAYS + 7)
-    for spec in registry.groups.values():
-        run_range(instance, f"{spec.name}_job", spec.grain, first_day, DEMO_DAYS)
-    for training_set in registry.training_sets.values():
-        run_training_set(instance, training_set.name)
-    store = resource("store").get_store()
-    print("\nDelta tables:")
-    for source in registry.sources.values():
-        path = store.source_path(source.name)
-        print(f"  source {source.name:18s} {store.spark.read.format('delta').load(path).count():>10,} rows  {path}")
-    for spec in registry.groups.values():
-        for kind, path in (("history", store.history_path(spec.name)), ("latest", store.latest_path(spec.name))):
-            rows = store.spark.read.format("delta").load(path).count()
-            print(f"  {spec.name:13s} {kind:7s} {rows:>10,} rows  v{store.version(path)}  {path}")
-    for name in registry.training_sets:
-        path = store.table_path("training_sets", name)
-        rows = store.spark.read.format("delta").load(path).count()
-        print(f"  training set {name:12s} {rows:>10,} rows  v{store.version(path)}  {path}")
-    drift_step(instance, registry, first_day + timedelta(days=DEMO_DAYS - 1))
-    print("\nUI: make ui  (dagster dev -w workspace.yaml with this DAGSTER_HOME)")
+
+def wait_for_materialization(client: DagsterGraphQL, asset: str, after: float, timeout: float
+                             ) -> dict[str, Any] | None:
+    """The first materialisation of `asset` newer than `after` (epoch seconds), or None after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        newer = [m for m in client.materializations(asset, limit=5) if float(m["timestamp"]) / 1000 > after]
+        if newer:
+            return newer[-1]
+        time.sleep(3)
+    return None
+
+
+def automated_runs(client: DagsterGraphQL, asset: str, after: float, timeout: float) -> str:
+    """Wait for the daemon (sensor or declarative automation) to materialise `asset`; a line saying what ran."""
+    event = wait_for_materialization(client, asset, after, timeout)
+    if event is None:
+        return f"  {asset:24s} not materialised within {timeout:.0f}s"
+    runs = client.runs(run_ids=[event["runId"]])
+    run = runs[0] if runs else {"runId": event["runId"], "jobName": "?", "tags": []}
+    launched_by = {t["key"]: t["value"] for t in run.get("tags", [])}
+    by = (launched_by.get("dagster/sensor_name") or launched_by.get("dagster/automation_condition")
+          or ("automation" if any(k.startswith("dagster/auto") for k in launched_by) else "?"))
+    meta = event["metadata"]
+    detail = ", ".join(f"{k} {meta[k]:,}" if isinstance(meta[k], int) else f"{k} {meta[k]}"
+                       for k in ("rows", "upserted", "deleted", "delta_version") if k in meta)
+    return f"  {asset:24s} run {event['runId'][:8]} ({run['jobName']}, launched by {by}): {detail}"
+
+
+def print_alerts(alerts: Sequence[ReceivedAlert]) -> None:
+    for alert in alerts:
+        facts = alert.facts
+        print(f"  {alert.headline}")
+        print(f"    group {facts.get('Group', '?')}, check {facts.get('Check', '?')}, partition "
+              f"{facts.get('Partition', '?')}, run {facts.get('Run', '?')[:8]}")
+
+
+def print_ticks(client: DagsterGraphQL, sensor: str, since: float) -> None:
+    ticks = [t for t in client.sensor_ticks(sensor, limit=20) if t["timestamp"] >= since]
+    sent = [e["message"] for t in ticks for e in t["logEvents"]["events"] if e["message"].startswith("alert sent")]
+    print(f"  sensor {sensor}: {len(ticks)} tick(s) since the drift run"
+          + (f", {len(sent)} 'alert sent' log line(s)" if sent else "")
+          + (f"; last: {ticks[0]['status']}" + (f" ({ticks[0]['skipReason']})" if ticks[0].get("skipReason") else "")
+             if ticks else ""))
+
+
+# ---- the demo -------------------------------------------------------------------------------------------
+
+def main() -> None:
+    started = time.monotonic()
+    settings = demo_settings()
+    first, last = settings["first"], settings["last"]
+    home = Path(os.environ.get("DAGSTER_HOME") or DATA_DIR / "dagster_home").resolve()
+    fresh_data_dir(DATA_DIR)
+    write_instance_config(home, max_concurrent_runs=1)
+    (DATA_DIR / "demo").mkdir(parents=True, exist_ok=True)
+    drift_file = DATA_DIR / "demo" / "drift_day"
+    print(f"Demo: the last {settings['days']} complete days, {first} .. {last} UTC, "
+          f"{int(settings['tx_per_day']):,} transactions a day (a fresh instance in {home})")
+    with WebhookReceiver() as receiver:
+        env = server_env(settings, DATA_DIR, receiver.url)
+        (home / ENV_FILE).write_text("".join(f"{k}={v}\n" for k, v in env.items()
+                                             if k in {"FEATURESTORE_EXAMPLE_START", "FEATURESTORE_DEMO_TX_PER_DAY",
+                                                      "FEATURESTORE_ROOT"}), encoding="utf-8")
+        server = DagsterServer(home, env=env, logs_dir=DATA_DIR / "logs")
+        try:
+            server.start()
+        except DagsterServerError as exc:
+            raise SystemExit(f"Dagster did not start: {exc}") from None
+        try:
+            client = server.client()
+            print(f"Dagster webserver {server.url} and daemon running (logs: {server.logs_dir}); "
+                  f"alert webhook {receiver.url}")
+            sensors = client.instigators()["sensors"]
+            for sensor in sensors:
+                if sensor["status"] != "RUNNING":
+                    client.start_sensor(sensor["name"])
+            print("Sensors switched on: " + ", ".join(s["name"] for s in sensors))
+
+            print(f"\n1. Source, {first - timedelta(days=SOURCE_LEAD_DAYS)} .. {last} "
+                  f"(the consumer group's 7-day window reads a week back):")
+            backfill(client, {SOURCE: partition_range("daily", first - timedelta(days=SOURCE_LEAD_DAYS), last)},
+                     "demo: load transactions", runs=1)
+            print("\n2. Feature groups, with their quality and drift checks in the same runs:")
+            groups_done = time.time()
+            backfill(client, {key: partition_range(grain, first, last) for key, grain in GROUPS.items()},
+                     "demo: feature groups", runs=len(GROUPS))
+            groups_done = time.time()
+
+            print("\n3. Left to the daemon: the online sync and the training set (nobody launches them):")
+            condition = client.automation_condition(TRAINING_SET)
+            for asset in ONLINE:
+                print(automated_runs(client, asset, groups_done - 300, timeout=240))
+            if condition:
+                print(f"  {TRAINING_SET} automation condition: {_cut(condition, 100)}")
+                print(automated_runs(client, TRAINING_SET, groups_done - 300, timeout=300))
+            else:
+                print(f"  {TRAINING_SET}: no automation condition in these definitions, so it is not built")
+
+            print(f"\n4. Drift: transactions of {last} reloaded with amounts x3, and the consumer group for that "
+                  "day re-run:")
+            drift_started = time.time()
+            seen = len(receiver.alerts)
+            drift_file.write_text(str(last), encoding="utf-8")
+            try:
+                backfill(client, {SOURCE: (str(last), str(last))}, "demo: drift in the last day (amounts x3)",
+                         runs=1, tags={DRIFT_TAG: f"amounts x3 from {last}"})
+            finally:
+                drift_file.unlink(missing_ok=True)
+            result = backfill(client, {"features/consumer": (str(last), str(last))},
+                              "demo: consumer group after the drift", runs=1)
+            failed_checks = sum(len(classify_checks(client, "features/consumer", r["runId"])["failed"])
+                                for r in result["runs"])
+            failed_runs = sum(r["status"] == "FAILURE" for r in result["runs"])
+            expected = failed_checks + failed_runs
+            print(f"\n5. Alerts: waiting for the sensors' ticks ({failed_checks} failed check(s), "
+                  f"{failed_runs} failed run(s) to alert) ...")
+            alerts = receiver.wait_for(lambda got: len(got) - seen >= expected, timeout=240)[seen:]
+            print(f"Webhook {receiver.url} received {len(alerts)} alert(s):")
+            print_alerts(alerts)
+            for sensor in (CHECK_SENSOR, RUN_SENSOR):
+                print_ticks(client, sensor, drift_started)
+            if condition:
+                later = wait_for_materialization(client, TRAINING_SET, time.time(), timeout=1)
+                print(f"  {TRAINING_SET}: " + ("built again" if later else
+                                             "held (not materialised since the failed check)"))
+        finally:
+            server.stop()
+    print(f"\nDone in {time.monotonic() - started:.0f}s. UI: `make ui`, then {UI_PORT_URL} (the same instance: "
+          "runs, backfills, checks, sensor ticks). `make demo` again starts afresh.")
 
 
 if __name__ == "__main__":
