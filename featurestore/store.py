@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
@@ -91,9 +91,14 @@ class OfflineStore:
         return _join(self.root, *parts)
 
     def exists(self, path: str) -> bool:
+        """True if there is a Delta table at `path`; a FeatureStoreError with the root cause if its log is
+        unreadable."""
         from delta.tables import DeltaTable
 
-        return DeltaTable.isDeltaTable(self.spark, path)
+        try:
+            return DeltaTable.isDeltaTable(self.spark, path)
+        except Exception as error:  # noqa: BLE001
+            raise FeatureStoreError(f"the Delta table at {path} is unreadable: {root_cause(error)}") from error
 
     def version(self, path: str) -> int | None:
         """Current Delta version of the table at `path`, None if there is no table."""
@@ -101,7 +106,10 @@ class OfflineStore:
 
         if not self.exists(path):
             return None
-        return int(DeltaTable.forPath(self.spark, path).history(1).select("version").first()[0])
+        try:
+            return int(DeltaTable.forPath(self.spark, path).history(1).select("version").first()[0])
+        except Exception as error:  # noqa: BLE001
+            raise FeatureStoreError(f"the Delta table at {path} is unreadable: {root_cause(error)}") from error
 
     def _read(self, path: str, what: str, version: int | None = None) -> DataFrame:
         """The Delta table at `path`; a FeatureStoreError naming `what` and the path if absent or unreadable."""
@@ -116,10 +124,9 @@ class OfflineStore:
         except FeatureStoreError:
             raise
         except Exception as error:  # noqa: BLE001
-            text = str(error).strip()
-            first_line = text.splitlines()[0][:300] if text else type(error).__name__
             raise FeatureStoreError(f"{what}: cannot read the Delta table at {path} "
-                                    f"(version {version if version is not None else 'latest'}): {first_line}") from error
+                                    f"(version {version if version is not None else 'latest'}): "
+                                    f"{root_cause(error)}") from error
         return df
 
     @contextmanager

@@ -27,3 +27,29 @@ def spark():
     session.conf.set(SESSION_TIME_ZONE, SESSION_ZONE)
     yield session
     session.stop()
+
+
+# The time-zone matrix's lean selection beyond the tests marked `tz` in place: store, PIT, aggregation, quality
+# and training-set tests whose results depend on dates and times (node-id prefixes; see the Makefile's `test`).
+TZ_MATRIX = (
+    "tests/test_store.py::",
+    "tests/test_reliability.py::test_naive_timestamps_are_utc_and_offsets_are_converted",
+    "tests/test_reliability.py::test_event_time_beyond_future_tolerance_is_refused",
+    "tests/test_reliability.py::test_rerun_is_idempotent_and_a_correction_adds_only_changed_rows",
+    "tests/test_pit_engine.py::test_equal_time_is_visible_and_later_is_not",
+    "tests/test_pit_engine.py::test_ttl_is_inclusive_and_one_microsecond_past_is_null",
+    "tests/test_pit_engine.py::test_as_known_at_ignores_later_writes",
+    "tests/test_pit_engine.py::test_delete_then_reinsert",
+    "tests/test_aggregations.py::test_snapshot_window_boundaries_to_the_microsecond",
+    "tests/test_aggregations.py::test_as_of_window_boundaries_to_the_microsecond",
+    "tests/test_aggregations.py::test_as_of_delete_marker_and_late_restore",
+    "tests/test_quality_expectations.py::test_clean_data_passes_every_check_and_leaves_nothing_cached",
+    "tests/test_quality_expectations.py::test_each_check_fails_on_its_injected_fault",
+    "tests/test_training_set.py::test_matches_reference_with_corrections_and_deletes",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(TZ_MATRIX):
+            item.add_marker(pytest.mark.tz)
