@@ -27,8 +27,11 @@ demo: setup
 	mkdir -p $(DAGSTER_HOME)
 	$(PY) -m orchestration.demo
 
+# The suite, then the time-zone matrix: the `tz` tests again on a machine in New York with the Spark session
+# in Kolkata (a half-hour offset); results must be identical (tests/conftest.py).
 test: setup
 	$(PY) -m pytest
+	TZ=America/New_York FEATURESTORE_TEST_SESSION_TZ=Asia/Kolkata $(PY) -m pytest -m tz -q
 
 # the demo's settings (its partitions' start day, data size, store) from $(DAGSTER_HOME)/featurestore.env
 ui: setup

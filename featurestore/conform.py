@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
 from featurestore.columns import EVENT_TIME
 from featurestore.errors import DataValidationError, SchemaMismatchError
+from featurestore.spark_times import utc_date
+from featurestore.times import from_micros, to_micros
 from featurestore.types import SAFE_CASTS, dtype_name, spark_type
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from featurestore.spec import FeatureGroupSpec
+
+# Event times a group can hold: every engine on the read path (Spark, Parquet, Python, pandas' nanosecond
+# datetimes used by the PIT and aggregation engines) represents them exactly; year 1 or 9999 sit at the edge of
+# Python's datetime and outside pandas', so they are refused with this range rather than failing later.
+MIN_EVENT_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
+MAX_EVENT_TIME = datetime(2262, 1, 1, tzinfo=timezone.utc)
+MIN_EVENT_MICROS, MAX_EVENT_MICROS = to_micros(MIN_EVENT_TIME), to_micros(MAX_EVENT_TIME) - 1
 
 
 def conform(spec: FeatureGroupSpec, df: DataFrame) -> DataFrame:
@@ -49,21 +59,40 @@ def conform(spec: FeatureGroupSpec, df: DataFrame) -> DataFrame:
 
 
 def check_rows(spec: FeatureGroupSpec, df: DataFrame) -> dict:
-    """One pass over conformed rows: counts, time range; raise on null keys/times or duplicate (key, time)."""
+    """One pass over conformed rows: counts, time range (UTC, as aware datetimes), the UTC event dates; raise
+    on null keys/times, event times Spark cannot store, or duplicate (key, time)."""
     keys = spec.key_names
     null_checks = [F.sum(F.col(c).isNull().cast("long")).alias(f"null__{c}") for c in keys + [EVENT_TIME]]
-    stats = df.agg(F.count(F.lit(1)).alias("rows"), F.min(EVENT_TIME).alias("min_time"),
-                   F.max(EVENT_TIME).alias("max_time"), *null_checks).first().asDict()
+    stats = df.agg(F.count(F.lit(1)).alias("rows"), F.min(F.unix_micros(EVENT_TIME)).alias("min_micros"),
+                   F.max(F.unix_micros(EVENT_TIME)).alias("max_micros"),
+                   F.array_sort(F.collect_set(utc_date(EVENT_TIME))).alias("dates"), *null_checks).first().asDict()
     for column in keys + [EVENT_TIME]:
         nulls = stats[f"null__{column}"]
         if nulls:
             name = spec.event_time_column if column == EVENT_TIME else column
             raise DataValidationError(f"feature group {spec.name!r}: {nulls} row(s) with null {name!r}; "
                                       "nothing was written")
-    duplicate = (df.groupBy(*keys, EVENT_TIME).count().filter("count > 1").limit(1).collect())
+    for bound in ("min_micros", "max_micros"):
+        micros = stats[bound]
+        if micros is not None and not MIN_EVENT_MICROS <= micros <= MAX_EVENT_MICROS:
+            raise DataValidationError(
+                f"feature group {spec.name!r}: {spec.event_time_column!r} {_describe_micros(micros)} is outside "
+                f"the supported range [{MIN_EVENT_TIME.isoformat()}, {MAX_EVENT_TIME.isoformat()}); "
+                "nothing was written")
+    stats["min_time"], stats["max_time"] = from_micros(stats["min_micros"]), from_micros(stats["max_micros"])
+    duplicate = (df.groupBy(*keys, EVENT_TIME).count().filter("count > 1").limit(1)
+                 .select(*keys, F.unix_micros(EVENT_TIME).alias(EVENT_TIME), "count").collect())
     if duplicate:
-        example = {k: duplicate[0][k] for k in keys + [EVENT_TIME]}
+        example = {k: duplicate[0][k] for k in keys}
+        example[spec.event_time_column] = from_micros(duplicate[0][EVENT_TIME]).isoformat()
         raise DataValidationError(f"feature group {spec.name!r}: several rows for the same key and "
                                   f"{spec.event_time_column!r} in one write, e.g. {example} "
                                   f"({duplicate[0]['count']} rows); nothing was written")
     return stats
+
+
+def _describe_micros(micros: int) -> str:
+    try:
+        return from_micros(micros).isoformat()
+    except (OverflowError, ValueError):
+        return f"({micros} microseconds from 1970-01-01 UTC)"

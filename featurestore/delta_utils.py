@@ -1,34 +1,32 @@
-"""Small Delta Lake helpers: commit metadata, conflict detection, recorded commit info."""
+"""Small Delta Lake helpers: per-operation commit metadata, conflict detection, recorded commit info, and
+failures described by their root cause."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
               "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
               "ProtocolChangedException", "DELTA_CONCURRENT_", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED",
               "FileAlreadyExistsException")
 
 
-@contextmanager
-def commit_metadata(spark: SparkSession, metadata: str) -> Iterator[None]:
-    """Attach `metadata` to the Delta commits made inside the block (for APIs without a userMetadata option)."""
-    previous = spark.conf.get(_USER_METADATA, None)
-    spark.conf.set(_USER_METADATA, metadata)
-    try:
-        yield
-    finally:
-        if previous is None:
-            spark.conf.unset(_USER_METADATA)
-        else:
-            spark.conf.set(_USER_METADATA, previous)
+def operation_session(spark: SparkSession, metadata: str) -> SparkSession:
+    """A child session (same SparkContext, caches and Delta extension; its own SQL conf) whose Delta commits
+    carry `metadata`.
+
+    Delta's MERGE has no per-operation userMetadata option; setting the session-wide conf would leak the
+    metadata into commits made by other threads at the same time. A child session's conf is private to the
+    operation, so concurrent writes from threads of one process never see each other's metadata.
+    """
+    child = spark.newSession()
+    child.conf.set(USER_METADATA, metadata)
+    return child
 
 
 def is_concurrent_modification(error: BaseException) -> bool:
@@ -37,17 +35,42 @@ def is_concurrent_modification(error: BaseException) -> bool:
     return any(marker in text for marker in _CONFLICTS)
 
 
+def root_cause(error: BaseException) -> str:
+    """The innermost cause of a (possibly Java) failure, as 'ExceptionClass: message', one line, bounded."""
+    java = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+    text = ""
+    if java is not None:
+        try:
+            cause, seen = java, 0
+            while cause.getCause() is not None and seen < 20:
+                cause, seen = cause.getCause(), seen + 1
+            text = f"{cause.getClass().getName()}: {cause.getMessage()}"
+        except Exception:  # noqa: BLE001 - a dead gateway: fall back to the Python text
+            text = ""
+    if not text:
+        inner: BaseException = error
+        while inner.__cause__ is not None and inner.__cause__ is not inner:
+            inner = inner.__cause__
+        message = str(inner).strip()
+        text = f"{type(inner).__name__}: {message}" if message else type(inner).__name__
+    first = " ".join(text.split())
+    return first[:500]
+
+
 def recorded_json(spark: SparkSession, path: str, field: str, limit: int = 100) -> list[dict]:
     """The JSON userMetadata of the table's recent commits that carry `field`, newest first."""
     from delta.tables import DeltaTable
 
-    found = []
-    for (metadata,) in DeltaTable.forPath(spark, path).history(limit).select("userMetadata").collect():
-        if metadata:
-            try:
-                parsed = json.loads(metadata)
-            except ValueError:
-                continue
-            if isinstance(parsed, dict) and field in parsed:
-                found.append(parsed)
-    return found
+    rows = DeltaTable.forPath(spark, path).history(limit).select("userMetadata").collect()
+    return [parsed for parsed in (parse_metadata(m) for (m,) in rows) if field in parsed]
+
+
+def parse_metadata(metadata: str | None) -> dict:
+    """A commit's userMetadata as a dict ({} if absent or not a JSON object)."""
+    if not metadata:
+        return {}
+    try:
+        parsed = json.loads(metadata)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,8 +18,9 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+SESSION_TIME_ZONE = "spark.sql.session.timeZone"
 BASE_CONF = {
-    "spark.sql.session.timeZone": "UTC",
+    SESSION_TIME_ZONE: "UTC",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
@@ -40,19 +42,38 @@ def delta_jars(jars_dir: str | os.PathLike | None = None) -> list[str]:
     return jars
 
 
+def use_utc_process_zone() -> None:
+    """Make this Python process's local zone UTC (TZ=UTC), as the store's rule "naive means UTC" needs.
+
+    PySpark converts naive `datetime`s with the process's local zone in both directions (`createDataFrame`,
+    `collect`), so on a machine in New York a naive 02:00 would be stored as 07:00Z. Setting TZ before the JVM
+    starts also gives the JVM and Python workers UTC.
+    """
+    if os.environ.get("TZ") != "UTC":
+        os.environ["TZ"] = "UTC"
+        if hasattr(time, "tzset"):
+            time.tzset()
+
+
 def build_spark_session(master: str = "local[*]", app_name: str = "featurestore",
                         conf: Mapping[str, str] | None = None,
                         jars_dir: str | os.PathLike | None = None):
     """Get or create the process's SparkSession with Delta, UTC and the given master and extra conf.
 
-    If the process already has a session it is returned unchanged (its settings win).
+    If the process already has a session it is reused (one session per process), with its SQL session time
+    zone set to UTC (a runtime setting; nothing else of it is changed). The Python process's zone is set to
+    UTC too (see `use_utc_process_zone`). The store itself computes every date and time in UTC whatever the
+    session's zone, so a session switched to another zone later cannot corrupt a group either.
 
     `conf` overrides the defaults, so object storage (s3a://, abfss://) and cluster settings are configuration.
     """
     from pyspark.sql import SparkSession
 
+    use_utc_process_zone()
     existing = SparkSession.getActiveSession() or getattr(SparkSession, "_instantiatedSession", None)
-    if existing is not None:  # one session per process: reuse it as configured, never reconfigure it
+    if existing is not None:  # one session per process: reuse it, only its session zone is made UTC
+        if existing.conf.get(SESSION_TIME_ZONE, None) != "UTC":
+            existing.conf.set(SESSION_TIME_ZONE, "UTC")
         return existing
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
-from pyspark.sql.window import Window as SparkWindow
 
-from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
+from featurestore import history_write, latest_table
+from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED
 from featurestore.conform import check_rows, conform
-from featurestore.delta_utils import commit_metadata, is_concurrent_modification, recorded_json
-from featurestore.errors import DataValidationError, FeatureStoreError, SchemaMismatchError
-from featurestore.types import dtype_name, spark_type
+from featurestore.delta_utils import is_concurrent_modification, root_cause
+from featurestore.errors import DataValidationError, FeatureStoreError
+from featurestore.history_write import STATUS, newest_per  # noqa: F401 - newest_per is part of this API
+from featurestore.spark_times import date_literal, timestamp_literal, utc_date
+from featurestore.times import to_utc, to_utc_or_none
+from featurestore.types import spark_type
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from featurestore.spec import FeatureGroupSpec, SourceSpec
 
-_STATUS = "__write_status"
+
+class LatestTableRepaired(UserWarning):
+    """A write found the latest-values table damaged and rebuilt it from the history."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class WriteResult:
     rows_unchanged: int
     table_version: int | None
     write_time: datetime | None
+    latest_repaired: str | None = None  # why the latest table was rebuilt from the history, if it was
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,14 @@ class OfflineStore:
         return _join(self.root, *parts)
 
     def exists(self, path: str) -> bool:
+        """True if there is a Delta table at `path`; a FeatureStoreError with the root cause if its log is
+        unreadable."""
         from delta.tables import DeltaTable
 
-        return DeltaTable.isDeltaTable(self.spark, path)
+        try:
+            return DeltaTable.isDeltaTable(self.spark, path)
+        except Exception as error:  # noqa: BLE001
+            raise FeatureStoreError(f"the Delta table at {path} is unreadable: {root_cause(error)}") from error
 
     def version(self, path: str) -> int | None:
         """Current Delta version of the table at `path`, None if there is no table."""
@@ -94,7 +106,10 @@ class OfflineStore:
 
         if not self.exists(path):
             return None
-        return int(DeltaTable.forPath(self.spark, path).history(1).select("version").first()[0])
+        try:
+            return int(DeltaTable.forPath(self.spark, path).history(1).select("version").first()[0])
+        except Exception as error:  # noqa: BLE001
+            raise FeatureStoreError(f"the Delta table at {path} is unreadable: {root_cause(error)}") from error
 
     def _read(self, path: str, what: str, version: int | None = None) -> DataFrame:
         """The Delta table at `path`; a FeatureStoreError naming `what` and the path if absent or unreadable."""
@@ -109,24 +124,45 @@ class OfflineStore:
         except FeatureStoreError:
             raise
         except Exception as error:  # noqa: BLE001
-            text = str(error).strip()
-            first_line = text.splitlines()[0][:300] if text else type(error).__name__
             raise FeatureStoreError(f"{what}: cannot read the Delta table at {path} "
-                                    f"(version {version if version is not None else 'latest'}): {first_line}") from error
+                                    f"(version {version if version is not None else 'latest'}): "
+                                    f"{root_cause(error)}") from error
         return df
+
+    @contextmanager
+    def _named(self, group: str, table: str, path: str) -> Iterator[None]:
+        """Turn any Delta/Java failure inside the block into a FeatureStoreError naming the group, the table
+        and the root cause; the store's own errors and Delta's retryable conflicts pass through."""
+        try:
+            yield
+        except FeatureStoreError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            if is_concurrent_modification(error):
+                raise
+            raise FeatureStoreError(f"feature group {group!r}: the {table} table at {path} failed: "
+                                    f"{root_cause(error)}") from error
 
     # ---- raw sources --------------------------------------------------------------------------------------
     def write_source(self, source: SourceSpec, df: DataFrame, start: datetime, end: datetime) -> WriteResult:
-        """Replace the source's rows for [start, end) with `df` in one Delta transaction."""
+        """Replace the source's rows for [start, end) with `df` in one Delta transaction.
+
+        Partitions are UTC dates of the event time, and the replaced range is [start, end) in UTC, whatever
+        the session's or the machine's time zone.
+        """
+        start, end = to_utc(start, f"source {source.name!r} start"), to_utc(end, f"source {source.name!r} end")
         time_col = source.event_time_column
-        outside = df.filter((F.col(time_col) < F.lit(start)) | (F.col(time_col) >= F.lit(end))).limit(1).count()
+        outside = df.filter((F.col(time_col) < timestamp_literal(start))
+                            | (F.col(time_col) >= timestamp_literal(end))).limit(1).count()
         if outside:
-            raise DataValidationError(f"source {source.name!r}: rows with {time_col!r} outside [{start}, {end})")
+            raise DataValidationError(f"source {source.name!r}: rows with {time_col!r} outside "
+                                      f"[{start.isoformat()}, {end.isoformat()})")
         path = self.source_path(source.name)
-        rows = df.withColumn(EVENT_DATE, F.to_date(F.col(time_col)))
+        rows = df.withColumn(EVENT_DATE, utc_date(time_col))
         writer = rows.write.format("delta").partitionBy(EVENT_DATE)
         if self.exists(path):
-            predicate = f"{EVENT_DATE} >= '{start.date()}' AND {EVENT_DATE} <= '{(end - timedelta(microseconds=1)).date()}'"
+            last_day = (end - timedelta(microseconds=1)).date()
+            predicate = f"{EVENT_DATE} >= DATE'{start.date().isoformat()}' AND {EVENT_DATE} <= DATE'{last_day.isoformat()}'"
             writer = writer.mode("overwrite").option("replaceWhere", predicate)
         else:
             writer = writer.mode("append")
@@ -136,12 +172,15 @@ class OfflineStore:
 
     def read_source(self, name: str, time_column: str, start: datetime | None = None,
                     end: datetime | None = None, version: int | None = None) -> DataFrame:
-        """Rows of a raw source with start <= time < end (partition-pruned); all rows without bounds."""
+        """Rows of a raw source with start <= time < end (partition-pruned, UTC); all rows without bounds."""
         df = self._read(self.source_path(name), f"source {name!r}", version)
+        start, end = to_utc_or_none(start, f"source {name!r} start"), to_utc_or_none(end, f"source {name!r} end")
         if start is not None:
-            df = df.filter((F.col(EVENT_DATE) >= F.lit(start.date())) & (F.col(time_column) >= F.lit(start)))
+            df = df.filter((F.col(EVENT_DATE) >= date_literal(start.date()))
+                           & (F.col(time_column) >= timestamp_literal(start)))
         if end is not None:
-            df = df.filter((F.col(EVENT_DATE) <= F.lit(end.date())) & (F.col(time_column) < F.lit(end)))
+            df = df.filter((F.col(EVENT_DATE) <= date_literal(end.date()))
+                           & (F.col(time_column) < timestamp_literal(end)))
         return df.drop(EVENT_DATE)
 
     # ---- feature history ----------------------------------------------------------------------------------
@@ -150,190 +189,142 @@ class OfflineStore:
         """The group's full history (optionally at a Delta version, and only rows written by `as_known_at`)."""
         df = self._read(self.history_path(group), f"feature group {group!r}", version)
         if as_known_at is not None:
-            df = df.filter(F.col(WRITE_TIME) <= F.lit(as_known_at))
+            df = df.filter(F.col("write_time") <= timestamp_literal(to_utc(as_known_at, "as_known_at")))
         return df
 
     def write_features(self, spec: FeatureGroupSpec, df: DataFrame, *, metadata: Mapping | None = None,
-                       now: datetime | None = None) -> WriteResult:
+                       now: datetime | str | None = None) -> WriteResult:
         """Append rows whose values are new or changed for their (key, event_time); nothing else.
 
-        The whole write is one Delta commit; on any validation error nothing is written.
+        The whole write is one Delta commit of the history; on any validation error nothing is written. The
+        first write creates the history and latest tables, even with zero rows (schema from the spec).
         """
+        now = to_utc_or_none(now, f"feature group {spec.name!r}: now")
         incoming = conform(spec, df).persist()
         try:
-            self._check_rows(spec, incoming, now)
-            return self._append_changes(spec, incoming, deleted=False, metadata=metadata, now=now)
+            stats = self._check_rows(spec, incoming, now)
+            return self._append_changes(spec, incoming, stats, deleted=False, metadata=metadata, now=now)
         finally:
             incoming.unpersist()
 
-    def soft_delete(self, spec: FeatureGroupSpec, keys: DataFrame | Iterable[Mapping], at: datetime, *,
-                    now: datetime | None = None) -> WriteResult:
-        """Write delete markers for `keys` at event time `at`: the keys read as absent from `at` on."""
-        if at.tzinfo is None:
-            raise DataValidationError(f"feature group {spec.name!r}: delete time {at} has no timezone; pass UTC")
+    def soft_delete(self, spec: FeatureGroupSpec, keys: DataFrame | Iterable[Mapping], at: datetime | str, *,
+                    now: datetime | str | None = None) -> WriteResult:
+        """Write delete markers for `keys` at event time `at`: the keys read as absent from `at` on.
+
+        `at` is an instant: an aware datetime, a naive one (UTC) or an ISO-8601 string.
+        """
+        at = to_utc(at, f"feature group {spec.name!r}: delete time `at`")
+        now = to_utc_or_none(now, f"feature group {spec.name!r}: now")
         keys = self._keys_frame(spec, keys)
-        markers = keys.dropDuplicates().withColumn(EVENT_TIME, F.lit(at).cast("timestamp"))
+        markers = keys.dropDuplicates().withColumn(EVENT_TIME, timestamp_literal(at))
         markers = markers.select(*spec.key_names, EVENT_TIME,
                                  *[F.lit(None).cast(spark_type(f.dtype)).alias(f.name) for f in spec.features])
-        self._check_rows(spec, markers, now)
-        return self._append_changes(spec, markers, deleted=True, metadata={"operation": "soft_delete"}, now=now)
+        markers = markers.persist()
+        try:
+            stats = self._check_rows(spec, markers, now)
+            return self._append_changes(spec, markers, stats, deleted=True, metadata={"operation": "soft_delete"},
+                                        now=now)
+        finally:
+            markers.unpersist()
 
-    def _check_rows(self, spec: FeatureGroupSpec, rows: DataFrame, now: datetime | None) -> None:
+    def _check_rows(self, spec: FeatureGroupSpec, rows: DataFrame, now: datetime | None) -> dict:
         """Null, duplicate and time-bound checks (see WritePolicy); raise naming the group and column."""
         stats = check_rows(spec, rows)
-        moment = (now or utc_now()).astimezone(timezone.utc)
+        moment = now or utc_now()
         latest, earliest = stats["max_time"], stats["min_time"]
         column = spec.event_time_column
         if latest is not None and self.policy.future_tolerance is not None:
             limit = moment + self.policy.future_tolerance
-            if latest.replace(tzinfo=timezone.utc) > limit:
-                raise DataValidationError(f"feature group {spec.name!r}: {column!r} {latest} (UTC) is later than "
-                                          f"now + {self.policy.future_tolerance} ({limit}); nothing was written")
+            if latest > limit:
+                raise DataValidationError(f"feature group {spec.name!r}: {column!r} {latest.isoformat()} is later "
+                                          f"than now + {self.policy.future_tolerance} ({limit.isoformat()}); "
+                                          "nothing was written")
         if earliest is not None and self.policy.max_event_age is not None:
             limit = moment - self.policy.max_event_age
-            if earliest.replace(tzinfo=timezone.utc) < limit:
-                raise DataValidationError(f"feature group {spec.name!r}: {column!r} {earliest} (UTC) is older than "
-                                          f"the retention of {self.policy.max_event_age} ({limit}); nothing was written")
+            if earliest < limit:
+                raise DataValidationError(f"feature group {spec.name!r}: {column!r} {earliest.isoformat()} is older "
+                                          f"than the retention of {self.policy.max_event_age} ({limit.isoformat()}); "
+                                          "nothing was written")
+        return stats
 
     def _keys_frame(self, spec: FeatureGroupSpec, keys: DataFrame | Iterable[Mapping]) -> DataFrame:
         """Key rows (a DataFrame or dicts) as a DataFrame of the spec's key columns and types."""
         if not hasattr(keys, "schema"):
+            keys = list(keys)
+            for row in keys:
+                missing = [k for k in spec.key_names if k not in row]
+                if missing:
+                    raise DataValidationError(f"feature group {spec.name!r}: key column(s) {missing} missing "
+                                              f"from key {dict(row)!r}")
             schema = ", ".join(f"`{k.name}` {spark_type(k.dtype).simpleString()}" for k in spec.keys)
-            rows = [tuple(row.get(k) for k in spec.key_names) for row in keys]
+            rows = [tuple(row[k] for k in spec.key_names) for row in keys]
             keys = self.spark.createDataFrame(rows, schema)
         missing = [k for k in spec.key_names if k not in keys.columns]
         if missing:
             raise DataValidationError(f"feature group {spec.name!r}: key column(s) {missing} missing")
         return keys.select(*[F.col(k.name).cast(spark_type(k.dtype)).alias(k.name) for k in spec.keys])
 
-    def _append_changes(self, spec: FeatureGroupSpec, incoming: DataFrame, *, deleted: bool,
+    def _append_changes(self, spec: FeatureGroupSpec, incoming: DataFrame, stats: dict, *, deleted: bool,
                         metadata: Mapping | None, now: datetime | None) -> WriteResult:
-        """Classify `incoming` against the history and commit the new and changed rows.
+        """Classify `incoming` against the history and commit the new and changed rows, then sync latest.
 
-        Safe with concurrent writers: the commit is an insert-only MERGE that skips any row whose key and
-        event_time another writer wrote after this writer read the history, and retries on Delta's
-        concurrent-modification conflicts; skipped rows are classified again against the new state.
+        Safe with concurrent writers (threads or processes): the commit is an insert-only MERGE that inserts
+        a row only if the newest stored version of its (key, event_time) is still the one it was compared
+        with; Delta's concurrent-modification conflicts are retried, and rows another writer got to first are
+        classified again against the new state.
         """
         path = self.history_path(spec.name)
         totals = {"new": 0, "correction": 0, "unchanged": 0}
-        write_time = None
+        write_time, committed = None, None
         for attempt in range(1, self.policy.max_attempts + 1):
-            watermark = self._max_write_time(path)
-            classified = self._classify(spec, incoming, path, deleted).persist()
             try:
-                counts = {row[_STATUS]: row["count"] for row in classified.groupBy(_STATUS).count().collect()}
-                pending = counts.get("new", 0) + counts.get("correction", 0)
-                if not pending:
-                    totals["unchanged"] += counts.get("unchanged", 0)
-                    break
-                write_time = self._next_write_time(watermark, now)
-                rows = classified.filter(F.col(_STATUS) != "unchanged").select(
-                    *spec.key_names, EVENT_TIME, F.lit(write_time).cast("timestamp").alias(WRITE_TIME),
-                    F.lit(deleted).alias(IS_DELETED), *spec.feature_names,
-                    F.to_date(F.col(EVENT_TIME)).alias(EVENT_DATE))
-                info = {"group": spec.name, "rows_written": pending, "rows_corrected": counts.get("correction", 0),
-                        "write_time": write_time.isoformat(), "write_id": uuid.uuid4().hex, **dict(metadata or {})}
-                inserted = self._commit_rows(spec, rows, path, watermark, info)
+                with self._named(spec.name, "history", path):
+                    state = history_write.probe(self.spark, path)
+                    history_write.check_table_schema(spec, state)
+                    classified = history_write.classify(self.spark, spec, incoming, path, state, stats,
+                                                        deleted).persist()
+                    try:
+                        counts = {r[STATUS]: r["count"] for r in classified.groupBy(STATUS).count().collect()}
+                        pending = counts.get("new", 0) + counts.get("correction", 0)
+                        if not pending and state.version is not None:
+                            totals["unchanged"] += counts.get("unchanged", 0)
+                            break
+                        write_time = history_write.next_write_time(state.watermark, now)
+                        rows = history_write.rows_to_commit(spec, classified, write_time, deleted)
+                        info = {"group": spec.name, "rows_written": pending,
+                                "rows_corrected": counts.get("correction", 0), "write_time": write_time.isoformat(),
+                                "write_id": uuid.uuid4().hex, **dict(metadata or {})}
+                        inserted, version = history_write.commit(self.spark, spec, rows, path, state, info)
+                    finally:
+                        classified.unpersist()
             except Exception as error:  # noqa: BLE001 - only Delta's concurrency conflicts are retried
                 if not is_concurrent_modification(error) or attempt == self.policy.max_attempts:
+                    if is_concurrent_modification(error):
+                        raise FeatureStoreError(f"feature group {spec.name!r}: gave up after {attempt} attempts "
+                                                f"against concurrent writers: {root_cause(error)}") from error
                     raise
                 time.sleep(0.2 * attempt)
                 continue
-            finally:
-                classified.unpersist()
+            committed = version if version is not None else committed
             if inserted == pending:
                 totals["new"] += counts.get("new", 0)
                 totals["correction"] += counts.get("correction", 0)
                 totals["unchanged"] += counts.get("unchanged", 0)
                 break
-            # another writer wrote some of these keys and times meanwhile: what we did insert is final,
+            # another writer stored some of these keys and times meanwhile: what we did insert is final,
             # classify again so the rest is compared with their version
             totals["new"] += inserted
         else:
             raise FeatureStoreError(f"feature group {spec.name!r}: gave up after {self.policy.max_attempts} "
                                     "attempts against concurrent writers")
         written = totals["new"] + totals["correction"]
-        self.sync_latest(spec)  # also repairs a latest table left behind by a crash after a history commit
-        return WriteResult(spec.name, path, written, totals["correction"], totals["unchanged"], self.version(path),
-                           write_time if written else None)
-
-    def _commit_rows(self, spec: FeatureGroupSpec, rows: DataFrame, path: str, watermark: datetime | None,
-                     info: dict) -> int:
-        """One Delta commit of `rows`; returns how many were inserted (fewer if another writer got there first)."""
-        metadata = json.dumps(info, default=str)
-        if not self.exists(path):
-            (rows.write.format("delta").mode("append").partitionBy(EVENT_DATE)
-             .option("delta.enableChangeDataFeed", "true").option("userMetadata", metadata).save(path))
-            return int(info["rows_written"])
-        from delta.tables import DeltaTable
-
-        self._check_table_schema(spec, path)
-        keys = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
-        since = f"TIMESTAMP '{watermark.isoformat()}'" if watermark else "TIMESTAMP '1970-01-01T00:00:00+00:00'"
-        on = (f"t.{EVENT_DATE} = s.{EVENT_DATE} AND {keys} AND t.{EVENT_TIME} = s.{EVENT_TIME} "
-              f"AND t.{WRITE_TIME} > {since}")
-        with commit_metadata(self.spark, metadata):
-            (DeltaTable.forPath(self.spark, path).alias("t").merge(rows.alias("s"), on)
-             .withSchemaEvolution().whenNotMatchedInsertAll().execute())
-        return self._inserted_by(path, info["write_id"])
-
-    def _inserted_by(self, path: str, write_id: str) -> int:
-        from delta.tables import DeltaTable
-
-        for row in DeltaTable.forPath(self.spark, path).history(20).select("userMetadata", "operationMetrics").collect():
-            if row[0] and write_id in row[0]:
-                return int(row[1].get("numTargetRowsInserted", row[1].get("numOutputRows", 0)))
-        raise FeatureStoreError(f"commit {write_id} not found in the history of {path}")
-
-    def _check_table_schema(self, spec: FeatureGroupSpec, path: str) -> None:
-        """Refuse a type change of an existing column (new columns are added by schema evolution)."""
-        table = {f.name: dtype_name(f.dataType) for f in self.spark.read.format("delta").load(path).schema.fields}
-        for column in spec.keys + spec.features:
-            if column.name in table and table[column.name] != column.dtype:
-                raise SchemaMismatchError(
-                    f"feature group {spec.name!r}: column {column.name!r} is {table[column.name]} in the stored "
-                    f"history but {column.dtype} in the spec. Delta cannot change a column's type in place: add "
-                    f"a new feature (e.g. {column.name}_v2) and stop writing the old one, or start a new group "
-                    "version; adding features is allowed and needs nothing.")
-
-    def _classify(self, spec: FeatureGroupSpec, incoming: DataFrame, path: str, deleted: bool) -> DataFrame:
-        """Incoming rows with a status: 'new' (no version of its key and event_time yet), 'correction'
-        (differs from the current version) or 'unchanged'."""
-        keys = spec.key_names
-        if not self.exists(path):
-            return incoming.withColumn(_STATUS, F.lit("new"))
-        bounds = incoming.agg(F.min(EVENT_TIME), F.max(EVENT_TIME)).first()
-        if bounds[0] is None:
-            return incoming.withColumn(_STATUS, F.lit("new"))
-        current = newest_per(self.read_history(spec.name).filter(
-            F.col(EVENT_DATE).between(bounds[0].date(), bounds[1].date())
-            & F.col(EVENT_TIME).between(bounds[0], bounds[1])), keys + [EVENT_TIME])
-        stored = set(current.columns)  # a feature added to the spec has no stored value yet: null
-        current = current.select(*keys, EVENT_TIME, F.col(IS_DELETED).alias("__cur_deleted"), *[
-            (F.col(f.name) if f.name in stored else F.lit(None).cast(spark_type(f.dtype))).alias(f"__cur_{f.name}")
-            for f in spec.features])
-        joined = incoming.join(current, on=keys + [EVENT_TIME], how="left")
-        present = F.col("__cur_deleted").isNotNull()
-        if deleted:
-            differs = ~F.col("__cur_deleted")
-        else:
-            differs = F.col("__cur_deleted")
-            for f in spec.feature_names:
-                differs = differs | ~F.col(f).eqNullSafe(F.col(f"__cur_{f}"))
-        status = F.when(~present, "new").when(differs, "correction").otherwise("unchanged")
-        return joined.select(*incoming.columns, status.alias(_STATUS))
-
-    def _max_write_time(self, path: str) -> datetime | None:
-        if not self.exists(path):
-            return None
-        last = self.spark.read.format("delta").load(path).agg(F.max(WRITE_TIME)).first()[0]
-        return None if last is None else (last.replace(tzinfo=timezone.utc) if last.tzinfo is None else last)
-
-    @staticmethod
-    def _next_write_time(last: datetime | None, now: datetime | None) -> datetime:
-        """Now (UTC), or 1 µs after the table's newest write_time if the clock is behind: monotonic per table."""
-        stamp = (now or utc_now()).astimezone(timezone.utc)
-        return stamp if last is None else max(stamp, last + timedelta(microseconds=1))
+        # also repairs a latest table left behind by a crash after a history commit, or rebuilds a damaged one
+        repaired = self._sync_latest(spec, committed if committed is not None else state.version)
+        table_version = committed if committed is not None else state.version
+        if table_version is None:
+            table_version = history_write.probe(self.spark, path).version
+        return WriteResult(spec.name, path, written, totals["correction"], totals["unchanged"], table_version,
+                           write_time if written else None, repaired)
 
     # ---- latest values ------------------------------------------------------------------------------------
     def sync_latest(self, spec: FeatureGroupSpec) -> int | None:
@@ -343,61 +334,69 @@ class OfflineStore:
         late backfill older than a delete cannot resurrect the key; readers see only non-deleted rows. Only
         history rows added since the last sync are read (Delta change data feed from the history version the
         previous sync recorded), so a crash between a history write and this sync is repaired by the next one.
+        A damaged latest table (unreadable log, missing data file) is rebuilt from the history, with a
+        `LatestTableRepaired` warning.
         """
+        self._sync_latest(spec, None)
+        with self._named(spec.name, "latest", self.latest_path(spec.name)):
+            return latest_table.probe(self.spark, self.latest_path(spec.name)).version
+
+    def _sync_latest(self, spec: FeatureGroupSpec, target: int | None) -> str | None:
+        """Sync (see `sync_latest`); returns why the latest table was rebuilt, None if it was not."""
         history_path, latest_path = self.history_path(spec.name), self.latest_path(spec.name)
-        for attempt in range(1, self.policy.max_attempts + 1):
-            try:
-                return self._sync_latest_once(spec, history_path, latest_path)
-            except Exception as error:  # noqa: BLE001
-                if not is_concurrent_modification(error) or attempt == self.policy.max_attempts:
-                    raise
-                time.sleep(0.2 * attempt)
-        return None
-
-    def _sync_latest_once(self, spec: FeatureGroupSpec, history_path: str, latest_path: str) -> int | None:
-        from delta.tables import DeltaTable
-
-        target = self.version(history_path)
+        if target is None:
+            with self._named(spec.name, "history", history_path):
+                target = history_write.probe(self.spark, history_path).version
         if target is None:
             return None
-        synced = self.synced_history_version(spec.name)
-        if synced is not None and synced >= target:
-            return self.version(latest_path)
-        changes = self._history_changes(spec.name, synced, target)
-        newest = newest_per(changes, spec.key_names)
-        metadata = json.dumps({"synced_history_version": target})
-        if not self.exists(latest_path):
-            newest.write.format("delta").mode("append").option("userMetadata", metadata).save(latest_path)
-            return self.version(latest_path)
-        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
-        newer = (f"s.{EVENT_TIME} > t.{EVENT_TIME} OR "
-                 f"(s.{EVENT_TIME} = t.{EVENT_TIME} AND s.{WRITE_TIME} > t.{WRITE_TIME})")
-        with commit_metadata(self.spark, metadata):
-            (DeltaTable.forPath(self.spark, latest_path).alias("t").merge(newest.alias("s"), on)
-             .withSchemaEvolution().whenMatchedUpdateAll(condition=newer).whenNotMatchedInsertAll().execute())
-        return self.version(latest_path)
+        failures = 0
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                self._sync_latest_once(spec, history_path, latest_path, target)
+                return None
+            except Exception as error:  # noqa: BLE001
+                if is_concurrent_modification(error) and attempt < self.policy.max_attempts:
+                    time.sleep(0.2 * attempt)
+                    continue
+                failures += 1
+                if failures == 1:  # once more, in case it was transient, with Delta's cached log dropped
+                    latest_table.forget(self.spark, latest_path)
+                    continue
+                # the latest table is derived data: rebuild it from the history (beside it, then swapped in;
+                # a damaged history makes the rebuild fail before anything is touched)
+                return self._rebuild_latest(spec, history_path, latest_path, target, error)
+        return None
+
+    def _sync_latest_once(self, spec: FeatureGroupSpec, history_path: str, latest_path: str, target: int) -> None:
+        state = latest_table.probe(self.spark, latest_path)
+        if state.synced is not None and state.synced >= target:
+            return
+        if state.version is None:
+            latest_table.create(self.spark, spec, history_path, latest_path, target)
+            return
+        changes = latest_table.history_changes(self.spark, history_path, state.synced, target)
+        latest_table.merge_changes(self.spark, spec, latest_path, newest_per(changes, spec.key_names), target)
+
+    def _rebuild_latest(self, spec: FeatureGroupSpec, history_path: str, latest_path: str, target: int,
+                        error: BaseException) -> str:
+        """Rebuild the latest table from the history after `error`; a named error if that fails too."""
+        reason = root_cause(error)
+        try:
+            aside = latest_table.rebuild(self.spark, spec, history_path, latest_path, target)
+        except Exception as second:  # noqa: BLE001
+            raise FeatureStoreError(
+                f"feature group {spec.name!r}: the latest table at {latest_path} could not be brought up to date "
+                f"({reason}) nor rebuilt from the history at {history_path}: {root_cause(second)}") from second
+        message = (f"feature group {spec.name!r}: the latest table at {latest_path} was damaged ({reason}); "
+                   f"it was rebuilt from the history (version {target}); the damaged table is kept at {aside}")
+        warnings.warn(message, LatestTableRepaired, stacklevel=3)
+        return message
 
     def synced_history_version(self, group: str) -> int | None:
         """The history version the latest-values table was last brought up to."""
         path = self.latest_path(group)
-        if not self.exists(path):
-            return None
-        recorded = recorded_json(self.spark, path, "synced_history_version")
-        return max((int(r["synced_history_version"]) for r in recorded), default=None)
-
-    def _history_changes(self, group: str, synced: int | None, target: int) -> DataFrame:
-        """History rows added in versions (synced, target]: the change feed, or the whole table as fallback."""
-        full = self.read_history(group, version=target).drop(EVENT_DATE)
-        if synced is None:
-            return full
-        try:
-            feed = (self.spark.read.format("delta").option("readChangeFeed", "true")
-                    .option("startingVersion", synced + 1).option("endingVersion", target)
-                    .load(self.history_path(group)))
-            feed.schema  # noqa: B018 - resolves now, so a missing feed falls back below
-        except Exception:  # noqa: BLE001 - no change feed for that range (e.g. an old table): read it all
-            return full
-        return feed.filter(F.col("_change_type") == "insert").select(*full.columns)
+        with self._named(group, "latest", path):
+            return latest_table.probe(self.spark, path).synced
 
     def read_latest(self, group: str, version: int | None = None) -> DataFrame:
         """Current value of every non-deleted key: keys, event_time, write_time, features."""
@@ -408,11 +407,3 @@ class OfflineStore:
         """Current values for the given keys (keys that are absent or deleted are not returned)."""
         keys = self._keys_frame(spec, keys).dropDuplicates()
         return self.read_latest(spec.name).join(keys, on=spec.key_names)
-
-
-def newest_per(df: DataFrame, columns: list[str]) -> DataFrame:
-    """The newest row per `columns` by (event_time, write_time)."""
-    order = [F.col(EVENT_TIME).desc(), F.col(WRITE_TIME).desc()] if EVENT_TIME not in columns \
-        else [F.col(WRITE_TIME).desc()]
-    rank = F.row_number().over(SparkWindow.partitionBy(*columns).orderBy(*order))
-    return df.withColumn("__rank", rank).filter("__rank = 1").drop("__rank")

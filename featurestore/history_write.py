@@ -1,0 +1,179 @@
+"""The history table's write path: one probe of the table, partition-pruned classification, one commit.
+
+A write reads only what it needs:
+- `probe`: the table's version and newest write_time from the Delta log (the last commits' metadata), no scan;
+- `classify`: the stored versions of the incoming (key, event_time) pairs, from the incoming rows' UTC
+  `event_date` partitions only;
+- `commit`: one Delta commit, an append for a new table, else an insert-only MERGE whose per-row condition
+  inserts a row only if the newest stored version of its (key, event_time) is still the one it was compared
+  with (concurrent writers never store the same row twice), with its commit metadata carried by a child
+  session (no session-wide state, safe from threads).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window as SparkWindow
+
+from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
+from featurestore.delta_utils import USER_METADATA, operation_session, parse_metadata
+from featurestore.errors import SchemaMismatchError
+from featurestore.spark_times import date_literal, timestamp_literal, utc_date
+from featurestore.times import from_micros, to_utc
+from featurestore.types import dtype_name, spark_type
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from featurestore.spec import FeatureGroupSpec
+
+STATUS = "__write_status"
+BASE = "__base_write_time"  # write_time of the stored version a row was compared with (null: none)
+_RANK = "__fs_rank"  # reserved: internal to the store
+_PROBE_COMMITS = 20  # recent commits read for the watermark before falling back to a scan
+
+
+@dataclass(frozen=True)
+class HistoryState:
+    """The history table as one write saw it: Delta version (None: no table) and newest write_time."""
+
+    version: int | None
+    watermark: datetime | None
+    columns: dict[str, str] | None = None  # stored column -> type name
+
+
+def probe(spark: SparkSession, path: str) -> HistoryState:
+    """Version, newest recorded write_time and schema of the table at `path`, from its log (no data scan).
+
+    Every commit the store makes records its `write_time` in the commit metadata; the newest of the last
+    commits is the watermark. Only when none of them carries one (e.g. after many maintenance commits, or a
+    table written by other tools) is max(write_time) computed from the data.
+    """
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return HistoryState(None, None)
+    table = DeltaTable.forPath(spark, path)
+    commits = table.history(_PROBE_COMMITS).select("version", "userMetadata").collect()
+    version = int(commits[0]["version"])
+    stamps = [parse_metadata(row["userMetadata"]).get("write_time") for row in commits]
+    stamps = [to_utc(s, "recorded write_time") for s in stamps if s]
+    columns = {f.name: dtype_name(f.dataType) for f in table.toDF().schema.fields}
+    if stamps:
+        return HistoryState(version, max(stamps), columns)
+    scanned = (spark.read.format("delta").option("versionAsOf", version).load(path)
+               .agg(F.max(F.unix_micros(WRITE_TIME))).first()[0])
+    return HistoryState(version, from_micros(scanned), columns)
+
+
+def check_table_schema(spec: FeatureGroupSpec, state: HistoryState) -> None:
+    """Refuse a type change of an existing column (new columns are added by schema evolution)."""
+    table = state.columns or {}
+    for column in spec.keys + spec.features:
+        if column.name in table and table[column.name] != column.dtype:
+            raise SchemaMismatchError(
+                f"feature group {spec.name!r}: column {column.name!r} is {table[column.name]} in the stored "
+                f"history but {column.dtype} in the spec. Delta cannot change a column's type in place: add "
+                f"a new feature (e.g. {column.name}_v2) and stop writing the old one, or start a new group "
+                "version; adding features is allowed and needs nothing.")
+
+
+def classify(spark: SparkSession, spec: FeatureGroupSpec, incoming: DataFrame, path: str, state: HistoryState,
+             stats: dict, deleted: bool) -> DataFrame:
+    """Incoming rows with a status — 'new' (no stored version of its key and event_time), 'correction'
+    (differs from the newest stored version) or 'unchanged' — and that version's write_time (BASE).
+
+    Reads the history at the probed version, only the UTC event dates of the incoming rows.
+    """
+    keys = spec.key_names
+    if state.version is None or stats["min_time"] is None:
+        return incoming.withColumn(STATUS, F.lit("new")).withColumn(BASE, F.lit(None).cast("timestamp"))
+    dates: list[date] = stats["dates"]
+    history = spark.read.format("delta").option("versionAsOf", state.version).load(path)
+    pruned = history.filter(F.col(EVENT_DATE).isin([date_literal(d) for d in dates])
+                            & F.col(EVENT_TIME).between(timestamp_literal(stats["min_time"]),
+                                                        timestamp_literal(stats["max_time"])))
+    current = newest_per(pruned, keys + [EVENT_TIME])
+    stored = set(current.columns)  # a feature added to the spec has no stored value yet: null
+    current = current.select(*keys, EVENT_TIME, F.col(IS_DELETED).alias("__cur_deleted"),
+                             F.col(WRITE_TIME).alias(BASE), *[
+        (F.col(f.name) if f.name in stored else F.lit(None).cast(spark_type(f.dtype))).alias(f"__cur_{f.name}")
+        for f in spec.features])
+    joined = incoming.join(current, on=keys + [EVENT_TIME], how="left")
+    present = F.col("__cur_deleted").isNotNull()
+    if deleted:
+        differs = ~F.col("__cur_deleted")
+    else:
+        differs = F.col("__cur_deleted")
+        for f in spec.feature_names:
+            differs = differs | ~F.col(f).eqNullSafe(F.col(f"__cur_{f}"))
+    status = F.when(~present, "new").when(differs, "correction").otherwise("unchanged")
+    return joined.select(*incoming.columns, status.alias(STATUS), BASE)
+
+
+def newest_per(df: DataFrame, columns: list[str]) -> DataFrame:
+    """The newest row per `columns` by (event_time, write_time)."""
+    order = [F.col(EVENT_TIME).desc(), F.col(WRITE_TIME).desc()] if EVENT_TIME not in columns \
+        else [F.col(WRITE_TIME).desc()]
+    rank = F.row_number().over(SparkWindow.partitionBy(*columns).orderBy(*order))
+    return df.withColumn(_RANK, rank).filter(F.col(_RANK) == 1).drop(_RANK)
+
+
+def next_write_time(last: datetime | None, now: datetime | None) -> datetime:
+    """Now (UTC), or 1 µs after the table's newest write_time if the clock is behind: monotonic per table."""
+    stamp = to_utc(now, "now") if now is not None else datetime.now(timezone.utc)
+    return stamp if last is None else max(stamp, last + timedelta(microseconds=1))
+
+
+def rows_to_commit(spec: FeatureGroupSpec, classified: DataFrame, write_time: datetime,
+                   deleted: bool) -> DataFrame:
+    """The new and changed rows with the system columns, in the history's column order (+ BASE)."""
+    return classified.filter(F.col(STATUS) != "unchanged").select(
+        *spec.key_names, EVENT_TIME, timestamp_literal(write_time).alias(WRITE_TIME),
+        F.lit(deleted).alias(IS_DELETED), *spec.feature_names, utc_date(EVENT_TIME).alias(EVENT_DATE), BASE)
+
+
+def history_columns(spec: FeatureGroupSpec) -> list[str]:
+    return [*spec.key_names, EVENT_TIME, WRITE_TIME, IS_DELETED, *spec.feature_names, EVENT_DATE]
+
+
+def commit(spark: SparkSession, spec: FeatureGroupSpec, rows: DataFrame, path: str, state: HistoryState,
+           info: dict) -> tuple[int, int | None]:
+    """One Delta commit of `rows`; returns (rows inserted, version committed or None if nothing was).
+
+    Fewer rows than given are inserted when another writer stored a newer version of some (key, event_time)
+    after this writer read the history.
+    """
+    metadata = json.dumps(info, default=str)
+    columns = history_columns(spec)
+    if state.version is None:
+        (rows.select(*columns).write.format("delta").mode("append").partitionBy(EVENT_DATE)
+         .option("delta.enableChangeDataFeed", "true").option("userMetadata", metadata).save(path))
+        return int(info["rows_written"]), committed_version(spark, path, info["write_id"])
+    from delta.tables import DeltaTable
+
+    keys = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
+    on = (f"t.{EVENT_DATE} = s.{EVENT_DATE} AND {keys} AND t.{EVENT_TIME} = s.{EVENT_TIME} "
+          f"AND (s.{BASE} IS NULL OR t.{WRITE_TIME} > s.{BASE})")
+    session = operation_session(spark, metadata)
+    metrics = (DeltaTable.forPath(session, path).alias("t").merge(rows.alias("s"), on)
+               .withSchemaEvolution().whenNotMatchedInsert(values={c: f"s.`{c}`" for c in columns})
+               .execute().first())
+    session.conf.unset(USER_METADATA)
+    inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
+    return inserted, committed_version(spark, path, info["write_id"]) if inserted else None
+
+
+def committed_version(spark: SparkSession, path: str, write_id: str) -> int | None:
+    """The version of the commit carrying `write_id` among the table's last commits."""
+    from delta.tables import DeltaTable
+
+    for row in DeltaTable.forPath(spark, path).history(_PROBE_COMMITS).select("version", "userMetadata").collect():
+        if parse_metadata(row["userMetadata"]).get("write_id") == write_id:
+            return int(row["version"])
+    return None
