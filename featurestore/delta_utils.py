@@ -39,10 +39,10 @@ def is_concurrent_modification(error: BaseException) -> bool:
 
 def recorded_json(spark: SparkSession, path: str, field: str, limit: int = 100) -> list[dict]:
     """The JSON userMetadata of the table's recent commits that carry `field`, newest first."""
-    from delta.tables import DeltaTable
+    from featurestore.delta_compat import history
 
     found = []
-    for (metadata,) in DeltaTable.forPath(spark, path).history(limit).select("userMetadata").collect():
+    for (metadata,) in history(spark, path, limit).select("userMetadata").collect():
         if metadata:
             try:
                 parsed = json.loads(metadata)

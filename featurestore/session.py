@@ -95,14 +95,16 @@ def build_connect_session(url: str, app_name: str = "featurestore", conf: Mappin
 
     Jars, the Delta extension and JVM options belong to the server (docs/deployment.md); they are skipped here.
     """
+    from pyspark.sql import SparkSession
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     existing = ConnectSession.getActiveSession()
     if existing is not None:
         return existing
     merged = {**BASE_CONF, **dict(conf or {})}
-    builder = ConnectSession.builder.remote(url).appName(app_name)
-    spark = builder.getOrCreate()
+    # pyspark's own builder (not the Connect class's): it also switches the process to Connect mode, which
+    # `pyspark.sql.functions` consults on every call
+    spark = SparkSession.builder.remote(url).appName(app_name).getOrCreate()
     for key, value in merged.items():
         if not key.startswith(_SERVER_ONLY_PREFIXES):
             spark.conf.set(key, str(value))

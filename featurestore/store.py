@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window as SparkWindow
 
+from featurestore import delta_compat
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.conform import check_rows, conform
 from featurestore.delta_utils import commit_metadata, is_concurrent_modification, recorded_json
@@ -84,17 +85,13 @@ class OfflineStore:
         return _join(self.root, *parts)
 
     def exists(self, path: str) -> bool:
-        from delta.tables import DeltaTable
-
-        return DeltaTable.isDeltaTable(self.spark, path)
+        return delta_compat.is_delta_table(self.spark, path)
 
     def version(self, path: str) -> int | None:
         """Current Delta version of the table at `path`, None if there is no table."""
-        from delta.tables import DeltaTable
-
         if not self.exists(path):
             return None
-        return int(DeltaTable.forPath(self.spark, path).history(1).select("version").first()[0])
+        return int(delta_compat.history(self.spark, path, 1).select("version").first()[0])
 
     def _read(self, path: str, what: str, version: int | None = None) -> DataFrame:
         """The Delta table at `path`; a FeatureStoreError naming `what` and the path if absent or unreadable."""
@@ -265,22 +262,17 @@ class OfflineStore:
             (rows.write.format("delta").mode("append").partitionBy(EVENT_DATE)
              .option("delta.enableChangeDataFeed", "true").option("userMetadata", metadata).save(path))
             return int(info["rows_written"])
-        from delta.tables import DeltaTable
-
         self._check_table_schema(spec, path)
         keys = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
         since = f"TIMESTAMP '{watermark.isoformat()}'" if watermark else "TIMESTAMP '1970-01-01T00:00:00+00:00'"
         on = (f"t.{EVENT_DATE} = s.{EVENT_DATE} AND {keys} AND t.{EVENT_TIME} = s.{EVENT_TIME} "
               f"AND t.{WRITE_TIME} > {since}")
         with commit_metadata(self.spark, metadata):
-            (DeltaTable.forPath(self.spark, path).alias("t").merge(rows.alias("s"), on)
-             .withSchemaEvolution().whenNotMatchedInsertAll().execute())
+            delta_compat.merge_into(self.spark, path, rows, on)
         return self._inserted_by(path, info["write_id"])
 
     def _inserted_by(self, path: str, write_id: str) -> int:
-        from delta.tables import DeltaTable
-
-        for row in DeltaTable.forPath(self.spark, path).history(20).select("userMetadata", "operationMetrics").collect():
+        for row in delta_compat.history(self.spark, path, 20).select("userMetadata", "operationMetrics").collect():
             if row[0] and write_id in row[0]:
                 return int(row[1].get("numTargetRowsInserted", row[1].get("numOutputRows", 0)))
         raise FeatureStoreError(f"commit {write_id} not found in the history of {path}")
@@ -355,8 +347,6 @@ class OfflineStore:
         return None
 
     def _sync_latest_once(self, spec: FeatureGroupSpec, history_path: str, latest_path: str) -> int | None:
-        from delta.tables import DeltaTable
-
         target = self.version(history_path)
         if target is None:
             return None
@@ -373,8 +363,7 @@ class OfflineStore:
         newer = (f"s.{EVENT_TIME} > t.{EVENT_TIME} OR "
                  f"(s.{EVENT_TIME} = t.{EVENT_TIME} AND s.{WRITE_TIME} > t.{WRITE_TIME})")
         with commit_metadata(self.spark, metadata):
-            (DeltaTable.forPath(self.spark, latest_path).alias("t").merge(newest.alias("s"), on)
-             .withSchemaEvolution().whenMatchedUpdateAll(condition=newer).whenNotMatchedInsertAll().execute())
+            delta_compat.merge_into(self.spark, latest_path, newest, on, update_all_when=newer)
         return self.version(latest_path)
 
     def synced_history_version(self, group: str) -> int | None:
