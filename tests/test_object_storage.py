@@ -77,12 +77,43 @@ def run_on_bucket(out: Path) -> dict:
     return report
 
 
+def test_settings_map_to_spark_and_delta_rs_and_never_show_secrets():
+    from featurestore.errors import FeatureStoreError
+    from featurestore.object_storage import spark_settings
+
+    env = {"FEATURESTORE_S3_ENDPOINT": "http://127.0.0.1:9000", "FEATURESTORE_S3_REGION": "eu-west-1",
+           "FEATURESTORE_S3_PATH_STYLE": "true", "FEATURESTORE_S3_ACCESS_KEY": "AKIAEXAMPLE",
+           "FEATURESTORE_S3_SECRET_KEY": "s3cr3t-value"}
+    settings = S3Settings.from_env(env)
+    assert "s3cr3t-value" not in repr(settings) and "AKIAEXAMPLE" not in repr(settings)
+    assert "s3cr3t-value" not in str(settings)
+    assert settings.spark_conf() == {
+        "spark.hadoop.fs.s3a.endpoint": "http://127.0.0.1:9000", "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1", "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.access.key": "AKIAEXAMPLE", "spark.hadoop.fs.s3a.secret.key": "s3cr3t-value",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"}
+    assert settings.session_conf("b")["fs.s3a.bucket.b.endpoint"] == "http://127.0.0.1:9000"
+    assert settings.storage_options() == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ALLOW_HTTP": "true", "AWS_REGION": "eu-west-1",
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "s3cr3t-value"}
+    assert delta_rs_uri("s3a://b/p/t") == "s3://b/p/t" and delta_rs_uri("/tmp/t") == "/tmp/t"
+    assert spark_settings(DEFAULT_JARS_DIR, root="/tmp/store", environ={}) == ([], {})
+    jars, conf = spark_settings(DEFAULT_JARS_DIR, root="s3a://b/store", environ={})
+    assert [Path(j).name.split("-")[0] for j in jars] == ["hadoop", "bundle"] and conf == {}  # AWS default chain
+    with pytest.raises(FeatureStoreError, match="FEATURESTORE_S3_SECRET_KEY"):
+        S3Settings.from_env({"FEATURESTORE_S3_ACCESS_KEY": "AKIAEXAMPLE"})
+    with pytest.raises(FeatureStoreError, match="FEATURESTORE_S3_PATH_STYLE"):
+        S3Settings.from_env({"FEATURESTORE_S3_PATH_STYLE": "maybe"})
+
+
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     with seaweedfs_s3(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server
 
 
+@pytest.mark.slow
 def test_example_on_s3_matches_local_and_delta_rs_reads_it(s3, spark, tmp_path, monkeypatch):
     from deltalake import DeltaTable
 

@@ -116,6 +116,7 @@ def _root_cause(error) -> str:
     return (error.message + "".join(error.stack[-6:]))[-3000:]
 
 
+@pytest.mark.slow
 def test_example_through_spark_connect_matches_local(connect_server, spark, tmp_path, monkeypatch):
     connect_root, local_root = tmp_path / "connect_store", tmp_path / "local_store"
     env = {**os.environ, **SIZE_ENV, "FEATURESTORE_SPARK_MASTER": connect_server,
