@@ -4,12 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DELTA_VERSION := 4.3.0
+# s3a:// support: hadoop-aws of pyspark's Hadoop (pyspark/jars/hadoop-client-api-3.4.2.jar) and the AWS SDK v2
+# bundle its POM declares (hadoop-project 3.4.2: aws-java-sdk-v2.version = 2.29.52).
+HADOOP_VERSION := 3.4.2
+AWS_SDK_VERSION := 2.29.52
 MVN_COPY := mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy -DoutputDirectory=.jars
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
 .PHONY: setup demo test ui clean
 
-setup: $(VENV)/.installed .jars/.fetched
+setup: $(VENV)/.installed .jars/.fetched .jars/.fetched-s3a
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +25,12 @@ $(VENV)/.installed: pyproject.toml
 	mkdir -p .jars
 	$(MVN_COPY) -Dartifact=io.delta:delta-spark_4.1_2.13:$(DELTA_VERSION)
 	$(MVN_COPY) -Dartifact=io.delta:delta-storage:$(DELTA_VERSION)
+	touch $@
+
+.jars/.fetched-s3a:
+	mkdir -p .jars
+	$(MVN_COPY) -Dartifact=org.apache.hadoop:hadoop-aws:$(HADOOP_VERSION)
+	$(MVN_COPY) -Dartifact=software.amazon.awssdk:bundle:$(AWS_SDK_VERSION)
 	touch $@
 
 demo: setup

@@ -24,6 +24,11 @@ def operation_session(spark: SparkSession, metadata: str) -> SparkSession:
     metadata into commits made by other threads at the same time. A child session's conf is private to the
     operation, so concurrent writes from threads of one process never see each other's metadata.
     """
+    from featurestore.session import is_connect_session
+
+    if is_connect_session(spark):  # a Connect client has no child sessions: the conf is set for this operation
+        spark.conf.set(USER_METADATA, metadata)
+        return spark
     child = spark.newSession()
     child.conf.set(USER_METADATA, metadata)
     return child
@@ -59,9 +64,9 @@ def root_cause(error: BaseException) -> str:
 
 def recorded_json(spark: SparkSession, path: str, field: str, limit: int = 100) -> list[dict]:
     """The JSON userMetadata of the table's recent commits that carry `field`, newest first."""
-    from delta.tables import DeltaTable
+    from featurestore.delta_compat import history
 
-    rows = DeltaTable.forPath(spark, path).history(limit).select("userMetadata").collect()
+    rows = history(spark, path, limit).select("userMetadata").collect()
     return [parsed for parsed in (parse_metadata(m) for (m,) in rows) if field in parsed]
 
 

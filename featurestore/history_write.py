@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window as SparkWindow
 
+from featurestore import delta_compat
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.delta_utils import USER_METADATA, operation_session, parse_metadata
 from featurestore.errors import SchemaMismatchError
@@ -54,16 +55,14 @@ def probe(spark: SparkSession, path: str) -> HistoryState:
     commits is the watermark. Only when none of them carries one (e.g. after many maintenance commits, or a
     table written by other tools) is max(write_time) computed from the data.
     """
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not delta_compat.is_delta_table(spark, path):
         return HistoryState(None, None)
-    table = DeltaTable.forPath(spark, path)
-    commits = table.history(_PROBE_COMMITS).select("version", "userMetadata").collect()
+    commits = delta_compat.history(spark, path, _PROBE_COMMITS).select("version", "userMetadata").collect()
     version = int(commits[0]["version"])
     stamps = [parse_metadata(row["userMetadata"]).get("write_time") for row in commits]
     stamps = [to_utc(s, "recorded write_time") for s in stamps if s]
-    columns = {f.name: dtype_name(f.dataType) for f in table.toDF().schema.fields}
+    schema = spark.read.format("delta").option("versionAsOf", version).load(path).schema
+    columns = {f.name: dtype_name(f.dataType) for f in schema.fields}
     if stamps:
         return HistoryState(version, max(stamps), columns)
     scanned = (spark.read.format("delta").option("versionAsOf", version).load(path)
@@ -155,25 +154,21 @@ def commit(spark: SparkSession, spec: FeatureGroupSpec, rows: DataFrame, path: s
         (rows.select(*columns).write.format("delta").mode("append").partitionBy(EVENT_DATE)
          .option("delta.enableChangeDataFeed", "true").option("userMetadata", metadata).save(path))
         return int(info["rows_written"]), committed_version(spark, path, info["write_id"])
-    from delta.tables import DeltaTable
-
     keys = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
     on = (f"t.{EVENT_DATE} = s.{EVENT_DATE} AND {keys} AND t.{EVENT_TIME} = s.{EVENT_TIME} "
           f"AND (s.{BASE} IS NULL OR t.{WRITE_TIME} > s.{BASE})")
     session = operation_session(spark, metadata)
-    metrics = (DeltaTable.forPath(session, path).alias("t").merge(rows.alias("s"), on)
-               .withSchemaEvolution().whenNotMatchedInsert(values={c: f"s.`{c}`" for c in columns})
-               .execute().first())
-    session.conf.unset(USER_METADATA)
+    try:
+        metrics = delta_compat.merge_into(session, path, rows, on, insert_columns=list(columns))
+    finally:
+        session.conf.unset(USER_METADATA)
     inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
     return inserted, committed_version(spark, path, info["write_id"]) if inserted else None
 
 
 def committed_version(spark: SparkSession, path: str, write_id: str) -> int | None:
     """The version of the commit carrying `write_id` among the table's last commits."""
-    from delta.tables import DeltaTable
-
-    for row in DeltaTable.forPath(spark, path).history(_PROBE_COMMITS).select("version", "userMetadata").collect():
+    for row in delta_compat.history(spark, path, _PROBE_COMMITS).select("version", "userMetadata").collect():
         if parse_metadata(row["userMetadata"]).get("write_id") == write_id:
             return int(row["version"])
     return None

@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from featurestore import delta_compat
 from featurestore.columns import EVENT_DATE, EVENT_TIME, WRITE_TIME
-from featurestore.delta_utils import operation_session, parse_metadata
+from featurestore.delta_utils import USER_METADATA, operation_session, parse_metadata
+from featurestore.errors import FeatureStoreError
+from featurestore.session import is_connect_session
 from featurestore.history_write import newest_per
 
 if TYPE_CHECKING:
@@ -29,12 +32,10 @@ class LatestState:
 
 def probe(spark: SparkSession, path: str) -> LatestState:
     """Version and synced history version of the latest table, from its last commits (None: no table)."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not delta_compat.is_delta_table(spark, path):
         return LatestState(None, None)
     for limit in (5, 100):
-        commits = DeltaTable.forPath(spark, path).history(limit).select("version", "userMetadata").collect()
+        commits = delta_compat.history(spark, path, limit).select("version", "userMetadata").collect()
         synced = [int(m[SYNCED]) for m in (parse_metadata(r["userMetadata"]) for r in commits) if SYNCED in m]
         if synced or len(commits) < limit:
             return LatestState(int(commits[0]["version"]), max(synced, default=None))
@@ -58,14 +59,14 @@ def history_changes(spark: SparkSession, history_path: str, synced: int | None, 
 def merge_changes(spark: SparkSession, spec: FeatureGroupSpec, latest_path: str, newest: DataFrame,
                   target: int) -> None:
     """MERGE the newest changed row per key into the latest table (one commit recording `target`)."""
-    from delta.tables import DeltaTable
-
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
     newer = (f"s.{EVENT_TIME} > t.{EVENT_TIME} OR "
              f"(s.{EVENT_TIME} = t.{EVENT_TIME} AND s.{WRITE_TIME} > t.{WRITE_TIME})")
     session = operation_session(spark, json.dumps({SYNCED: target}))
-    (DeltaTable.forPath(session, latest_path).alias("t").merge(newest.alias("s"), on)
-     .withSchemaEvolution().whenMatchedUpdateAll(condition=newer).whenNotMatchedInsertAll().execute())
+    try:
+        delta_compat.merge_into(session, latest_path, newest, on, update_all_when=newer)
+    finally:
+        session.conf.unset(USER_METADATA)
 
 
 def create(spark: SparkSession, spec: FeatureGroupSpec, history_path: str, latest_path: str, target: int) -> None:
@@ -80,6 +81,9 @@ def rebuild(spark: SparkSession, spec: FeatureGroupSpec, history_path: str, late
     table is kept as `<latest>.damaged-<id>` for inspection. Returns where the damaged table went."""
     tag = uuid.uuid4().hex[:8]
     fresh, aside = f"{latest_path}.rebuild-{tag}", f"{latest_path}.damaged-{tag}"
+    if is_connect_session(spark):
+        raise FeatureStoreError(f"rebuilding the latest table {latest_path} needs a classic Spark session "
+                                "(it moves folders through Hadoop's FileSystem); run the sync from one")
     create(spark, spec, history_path, fresh, target)  # fails here, touching nothing, if the history is bad
     jvm = spark._jvm
     hadoop = spark._jsc.hadoopConfiguration()
@@ -95,7 +99,9 @@ def rebuild(spark: SparkSession, spec: FeatureGroupSpec, history_path: str, late
 
 
 def forget(spark: SparkSession, path: str) -> None:
-    """Drop Delta's cached log of `path` (after it was replaced on storage)."""
+    """Drop Delta's cached log of `path` (after it was replaced on storage); nothing to do on Connect."""
+    if is_connect_session(spark):
+        return
     try:
         jvm = spark._jvm
         jvm.org.apache.spark.sql.delta.DeltaLog.invalidateCache(spark._jsparkSession,

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from featurestore import object_storage
 from featurestore.errors import FeatureStoreError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,11 @@ BASE_CONF = {
     "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()}",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
+CONNECT_SCHEME = "sc://"
+# Settings a Spark Connect client cannot change: the server's JVM, jars, UI and static SQL settings.
+_SERVER_ONLY_PREFIXES = ("spark.jars", "spark.driver.", "spark.executor.", "spark.ui.", "spark.master",
+                         "spark.sql.extensions", "spark.sql.catalog.spark_catalog", "spark.hadoop.",
+                         "spark.default.parallelism", "spark.cores.", "spark.archives", "spark.submit.")
 
 
 def delta_jars(jars_dir: str | os.PathLike | None = None) -> list[str]:
@@ -67,6 +73,8 @@ def build_spark_session(master: str = "local[*]", app_name: str = "featurestore"
 
     `conf` overrides the defaults, so object storage (s3a://, abfss://) and cluster settings are configuration.
     """
+    if is_spark_connect(master):
+        return build_connect_session(master, app_name, conf)
     from pyspark.sql import SparkSession
 
     use_utc_process_zone()
@@ -77,12 +85,49 @@ def build_spark_session(master: str = "local[*]", app_name: str = "featurestore"
         return existing
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    merged = {**BASE_CONF, **DELTA_CONF, **dict(conf or {})}
+    directory = jars_dir or os.environ.get("FEATURESTORE_JARS_DIR") or DEFAULT_JARS_DIR
+    s3_jars, s3_conf = object_storage.spark_settings(directory)  # only when the root is on S3 / S3 is configured
+    merged = {**BASE_CONF, **DELTA_CONF, **s3_conf, **dict(conf or {})}
     extra_jars = [j for j in merged.pop("spark.jars", "").split(",") if j]
     builder = SparkSession.builder.master(master).appName(app_name)
-    builder = builder.config("spark.jars", ",".join(delta_jars(jars_dir) + extra_jars))
+    builder = builder.config("spark.jars", ",".join(delta_jars(directory) + s3_jars + extra_jars))
     for key, value in merged.items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def is_spark_connect(master: str) -> bool:
+    """True for a Spark Connect URL (`sc://host:port[/;params]`)."""
+    return master.startswith(CONNECT_SCHEME)
+
+
+def is_connect_session(spark) -> bool:
+    """True when `spark` is a Spark Connect client session (no SparkContext, no JVM in this process)."""
+    try:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+    except ImportError:  # pragma: no cover - pyspark without the connect extras
+        return False
+    return isinstance(spark, ConnectSession)
+
+
+def build_connect_session(url: str, app_name: str = "featurestore", conf: Mapping[str, str] | None = None):
+    """Get or create a Spark Connect client session for `url` with the project's runtime SQL settings.
+
+    Jars, the Delta extension and JVM options belong to the server (docs/deployment.md); they are skipped here.
+    """
+    from pyspark.sql import SparkSession
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    existing = ConnectSession.getActiveSession()
+    if existing is not None:
+        return existing
+    merged = {**BASE_CONF, **dict(conf or {})}
+    # pyspark's own builder (not the Connect class's): it also switches the process to Connect mode, which
+    # `pyspark.sql.functions` consults on every call
+    spark = SparkSession.builder.remote(url).appName(app_name).getOrCreate()
+    for key, value in merged.items():
+        if not key.startswith(_SERVER_ONLY_PREFIXES):
+            spark.conf.set(key, str(value))
     return spark

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from featurestore import history_write, latest_table
+from featurestore import delta_compat, history_write, latest_table
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED
 from featurestore.conform import check_rows, conform
 from featurestore.delta_utils import is_concurrent_modification, root_cause
@@ -93,21 +93,17 @@ class OfflineStore:
     def exists(self, path: str) -> bool:
         """True if there is a Delta table at `path`; a FeatureStoreError with the root cause if its log is
         unreadable."""
-        from delta.tables import DeltaTable
-
         try:
-            return DeltaTable.isDeltaTable(self.spark, path)
+            return delta_compat.is_delta_table(self.spark, path)
         except Exception as error:  # noqa: BLE001
             raise FeatureStoreError(f"the Delta table at {path} is unreadable: {root_cause(error)}") from error
 
     def version(self, path: str) -> int | None:
         """Current Delta version of the table at `path`, None if there is no table."""
-        from delta.tables import DeltaTable
-
         if not self.exists(path):
             return None
         try:
-            return int(DeltaTable.forPath(self.spark, path).history(1).select("version").first()[0])
+            return int(delta_compat.history(self.spark, path, 1).select("version").first()[0])
         except Exception as error:  # noqa: BLE001
             raise FeatureStoreError(f"the Delta table at {path} is unreadable: {root_cause(error)}") from error
 

@@ -256,9 +256,9 @@ def build_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Reg
 
 def recorded_inputs(store: OfflineStore, name: str, version: int | None = None) -> dict:
     """The input versions and as-known-at time recorded with a training set's Delta commit."""
-    from delta.tables import DeltaTable
+    from featurestore.delta_compat import history as delta_history
 
-    history = DeltaTable.forPath(store.spark, training_set_path(store, name)).history()
+    history = delta_history(store.spark, training_set_path(store, name))
     if version is not None:
         history = history.filter(F.col("version") == version)
     row = history.orderBy(F.col("version").desc()).select("userMetadata").first()
