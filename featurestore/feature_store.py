@@ -66,6 +66,7 @@ class FeatureStore:
         base = settings or Settings.resolve()
         self.settings = base.with_(root=root, engine=engine, groups_package=package)
         self._spark = spark
+        self._spark_factory = None  # e.g. a Dagster SparkResource's get_session
         self._registry = registry
         self._offline: OfflineStore | None = None
         self._reader: DeltaReader | None = None
@@ -104,6 +105,8 @@ class FeatureStore:
     @property
     def spark(self):
         """The process's SparkSession, started on first use."""
+        if self._spark is None and self._spark_factory is not None:
+            self._spark = self._spark_factory()
         if self._spark is None:
             from featurestore.session import build_spark_session
 
@@ -137,6 +140,11 @@ class FeatureStore:
 
             self._duck = connect()
         return self._duck
+
+    def with_registry(self, registry: Registry) -> FeatureStore:
+        """This store using `registry` instead of discovering the groups package (returns self)."""
+        self._registry = registry
+        return self
 
     def group(self, name: str) -> FeatureGroupSpec:
         return self.registry.group(name)

@@ -49,9 +49,10 @@ def micros_to_datetime(micros: int | None) -> datetime | None:
 
 
 def datetime_to_micros(moment: datetime) -> int:
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    """An instant as epoch microseconds (featurestore.times rule: naive means UTC)."""
+    from featurestore.times import to_micros
+
+    return to_micros(moment)
 
 
 def _to_sql(value: Any, dtype: str) -> Any:
@@ -94,8 +95,9 @@ def _key_value(spec: FeatureGroupSpec, name: str, dtype: str, value: Any) -> Any
         if dtype == "date":
             return value if isinstance(value, date) else date.fromisoformat(str(value))
         if dtype == "timestamp":
-            moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+            from featurestore.times import to_utc
+
+            return to_utc(value if isinstance(value, datetime) else str(value), f"key {name!r}")
     except (TypeError, ValueError):
         raise FeatureStoreError(f"feature group {spec.name!r}: key {name!r} value {value!r} is not a {dtype}") from None
     return value

@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from featurestore.registry import Registry
-from featurestore.training import TrainingSetResult, TrainingSetSpec, build_training_set
+from featurestore.training import TrainingSetResult, TrainingSetSpec
 from orchestration.assets import group_key, source_key
 from orchestration.checks import FailedCheck, blocking_failures, group_check_keys
 from orchestration.resources import StoreResource
@@ -81,7 +81,7 @@ def build_training_set_asset(spec: TrainingSetSpec, registry: Registry,
                      "entity_source": spec.entity_source})
     def _training_set(context: AssetExecutionContext, store: StoreResource) -> MaterializeResult:
         ensure_inputs_pass(context.instance, spec.name, gates)
-        result = build_training_set(store.get_store(), spec, registry)
+        result = store.get_feature_store().with_registry(registry).build_training_set(spec.name)
         context.log.info(f"{spec.name}: {result.rows} rows from inputs {result.input_versions}")
         return MaterializeResult(metadata=training_metadata(result))
 
