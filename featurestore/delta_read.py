@@ -176,7 +176,7 @@ def connect():
     import duckdb
 
     connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET TimeZone = 'UTC'").fetchall()
     return connection
 
 
