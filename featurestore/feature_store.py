@@ -149,8 +149,9 @@ class FeatureStore:
     def group(self, name: str) -> FeatureGroupSpec:
         return self.registry.group(name)
 
-    def training_set_spec(self, name: str) -> TrainingSetSpec:
-        return self.registry.training_set(name)
+    def training_set_spec(self, name: str | TrainingSetSpec) -> TrainingSetSpec:
+        """A registered training set by name (a TrainingSetSpec is returned as is)."""
+        return self.registry.training_set(name) if isinstance(name, str) else name
 
     def _uses_spark_reads(self) -> bool:
         return self.engine == "spark"
@@ -416,7 +417,7 @@ class FeatureStore:
 
     def training_set_frame(self, spec: TrainingSetSpec | str, inputs: Mapping):
         """The training set's rows from exactly `inputs` (see current_inputs), not written."""
-        spec = self.training_set_spec(spec) if isinstance(spec, str) else spec
+        spec = self.training_set_spec(spec)
         spec.validate_against(self.registry)
         if self.engine == "spark":
             from featurestore import training
@@ -470,11 +471,12 @@ class FeatureStore:
                                    event_time_column=source.event_time_column, windows=query.windows).toArrow()
         return rows
 
-    def build_training_set(self, name: str, *, versions: Mapping[str, int] | None = None,
+    def build_training_set(self, name: str | TrainingSetSpec, *, versions: Mapping[str, int] | None = None,
                            as_known_at: str | None = None) -> TrainingSetResult:
         """Compute a registered training set at the current (or given) input versions and overwrite its Delta
         table `training_sets/<name>`; the commit records the inputs so `rebuild_training_set` reproduces it.
-        The spark engine writes with delta-spark, the duckdb engine with delta-rs (same table, same metadata)."""
+        The spark engine writes with delta-spark, the duckdb engine with delta-rs (same table, same metadata).
+        `name` may also be a TrainingSetSpec that is not registered (checked against the registry)."""
         spec = self.training_set_spec(name)
         if self.engine == "spark":
             from featurestore import training
@@ -511,9 +513,10 @@ class FeatureStore:
             raise SpecError(f"training set {name!r}: no recorded inputs at version {version}")
         return found
 
-    def rebuild_training_set(self, name: str, version: int | None = None):
+    def rebuild_training_set(self, name: str | TrainingSetSpec, version: int | None = None):
         """The training set recomputed from the inputs recorded with its commit (time travel), not written."""
-        return self.training_set_frame(name, self.recorded_inputs(name, version))
+        spec = self.training_set_spec(name)
+        return self.training_set_frame(spec, self.recorded_inputs(spec.name, version))
 
     def read_training_set(self, name: str, version: int | None = None):
         """A built training set's rows (pyarrow on duckdb, Spark DataFrame on spark)."""

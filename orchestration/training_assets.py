@@ -81,7 +81,7 @@ def build_training_set_asset(spec: TrainingSetSpec, registry: Registry,
                      "entity_source": spec.entity_source})
     def _training_set(context: AssetExecutionContext, store: StoreResource) -> MaterializeResult:
         ensure_inputs_pass(context.instance, spec.name, gates)
-        result = store.get_feature_store().with_registry(registry).build_training_set(spec.name)
+        result = store.get_feature_store().with_registry(registry).build_training_set(spec)
         context.log.info(f"{spec.name}: {result.rows} rows from inputs {result.input_versions}")
         return MaterializeResult(metadata=training_metadata(result))
 
