@@ -14,6 +14,7 @@ fraud_training = TrainingSetSpec(
     label="fraud_label",
     features=("consumer:*", "card:*"),
     start=example_start("2026-10-01"),
+    full_feature_names=True,  # consumer and card share feature names: columns are consumer__..., card__...
     query_windows=(
         QueryTimeWindows("transactions", ("cc_num",), (
             Window(None, "row_count", "1h", name="card_trans_last_1h_asof"),

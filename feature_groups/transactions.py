@@ -11,11 +11,13 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from typing import TYPE_CHECKING
 
 from featurestore.spec import SourceSpec
 from feature_groups import example_start
+
+if TYPE_CHECKING:  # pyspark is imported when data is generated, not when the spec is discovered
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 _TWO_POW_63 = float(2**63)
 _EPOCH_2000_MICROS = 946_684_800_000_000  # 2000-01-01T00:00:00Z
@@ -54,6 +56,8 @@ def _drift_file_day() -> str | None:
 
 def _uniform(seed: int, salt: str, tid: Column) -> Column:
     """A deterministic uniform in [0, 1) from (seed, salt, tid)."""
+    from pyspark.sql import functions as F
+
     return F.abs(F.xxhash64(F.lit(seed), F.lit(salt), tid)).cast("double") / F.lit(_TWO_POW_63)
 
 
@@ -61,6 +65,8 @@ def generate_transactions(spark: SparkSession, start: datetime, end: datetime,
                           config: TransactionsConfig | None = None) -> DataFrame:
     """Transactions with start <= event_time < end (whole UTC days): tid, event_time, cc_num, consumer_id,
     amount, fraud_label."""
+    from pyspark.sql import functions as F
+
     config = config or TransactionsConfig.from_env()
     days = [start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days or 1)]
     frames = []

@@ -1,8 +1,10 @@
 """`featurestore`: the catalog from the command line (list, describe, training-set, lookup).
 
-Spark starts only when a command has to read Delta tables: `--help`, unknown names, a store with no tables yet
-and `lookup --online` (SQLite) answer without it. Exit codes: 0 ok, 1 runtime error, 2 usage error or unknown
-name (the message lists the known names).
+Every command goes through `featurestore.FeatureStore` with the settings of featurestore.settings (flags win).
+On the duckdb engine (the default for a local root) nothing starts a JVM: list, describe and lookup read the
+Delta logs and tables with delta-rs, training-set joins in DuckDB. Arguments (timestamps, group and
+training-set names, keys, the root) are checked before any engine starts. Exit codes: 0 ok, 1 runtime error,
+2 usage error (unknown name, bad argument, a root that is not a store; the message says what exists).
 """
 
 from __future__ import annotations
@@ -13,16 +15,11 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from featurestore.registry import Registry
+    from featurestore.feature_store import FeatureStore
     from featurestore.spec import FeatureGroupSpec
-    from featurestore.store import OfflineStore
-
-PACKAGE_ENV = "FEATURESTORE_GROUPS_PACKAGE"
-DEFAULT_PACKAGE = "feature_groups"
 
 
 class UsageError(Exception):
@@ -30,19 +27,15 @@ class UsageError(Exception):
 
 
 # ---- arguments ------------------------------------------------------------------------------------------
-def default_root() -> str:
-    from featurestore.session import PROJECT_ROOT
-
-    return os.environ.get("FEATURESTORE_ROOT") or str(PROJECT_ROOT / "data" / "store")
-
-
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", help="store root (default: $FEATURESTORE_ROOT or <project>/data/store)")
-    common.add_argument("--package", default=os.environ.get(PACKAGE_ENV, DEFAULT_PACKAGE),
-                        help=f"package holding the specs (default: ${PACKAGE_ENV} or {DEFAULT_PACKAGE})")
-    common.add_argument("--master", default=os.environ.get("FEATURESTORE_SPARK_MASTER", "local[*]"),
-                        help="Spark master (default: $FEATURESTORE_SPARK_MASTER or local[*])")
+    common.add_argument("--root", help="store root (default: settings root: $FEATURESTORE_ROOT, "
+                                       "featurestore.yaml, or <project>/data/store)")
+    common.add_argument("--package", help="package holding the specs (default: $FEATURESTORE_GROUPS_PACKAGE "
+                                          "or feature_groups)")
+    common.add_argument("--engine", choices=("auto", "duckdb", "spark"),
+                        help="read engine (default: $FEATURESTORE_ENGINE or auto: duckdb for a local root)")
+    common.add_argument("--master", help="Spark master (default: $FEATURESTORE_SPARK_MASTER or local[*])")
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser = argparse.ArgumentParser(prog="featurestore", description="Feature store catalog and lookups.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -53,13 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="One group: spec, features with types, table paths, Delta "
                                                "versions, row counts, freshness, online-store state.")
     describe.add_argument("group", help="feature group name")
-    training = commands.add_parser("training-set", parents=[common], help="build a registered training set to PATH",
-                                   description="Build a registered training set outside Dagster (inputs pinned "
-                                               "to their current Delta versions) and write it to --out.")
+    training = commands.add_parser("training-set", parents=[common], help="build a registered training set",
+                                   description="Build a registered training set into the store "
+                                               "(training_sets/<name>, inputs pinned to their current Delta "
+                                               "versions and recorded), the same code as the Dagster asset.")
     training.add_argument("spec", help="training set name")
-    training.add_argument("--out", required=True, help="output path (a directory)")
-    training.add_argument("--format", choices=("parquet", "delta"), default="parquet", help="default parquet")
-    training.add_argument("--as-known-at", help="ignore history written after this ISO time (UTC)")
+    training.add_argument("--as-known-at", help="ignore history written after this ISO time (naive = UTC)")
+    training.add_argument("--out", help="also export the built set as Parquet to this file")
     training.add_argument("--ignore-checks", action="store_true",
                           help="build even if a failed ERROR check on a partition it reads blocks the set "
                                "(gate read from the Dagster instance at $DAGSTER_HOME, if any)")
@@ -76,36 +69,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---- helpers --------------------------------------------------------------------------------------------
-def _registry(package: str) -> Registry:
-    from featurestore.registry import discover
+def open_store(args: argparse.Namespace) -> FeatureStore:
+    """The FeatureStore the settings and flags describe (nothing is started yet)."""
+    from featurestore.feature_store import FeatureStore
+    from featurestore.settings import Settings
+
+    settings = Settings.resolve(root=args.root, engine=args.engine, spark_master=args.master,
+                                groups_package=args.package, online_path=getattr(args, "online_path", None))
+    store = FeatureStore(settings=settings)
+    try:
+        store.registry  # noqa: B018 - imports the specs (no engine)
+    except Exception as error:
+        raise UsageError(str(error)) from None
+    return store
+
+
+def _group(store: FeatureStore, name: str) -> FeatureGroupSpec:
+    groups = store.registry.groups
+    if name not in groups:
+        raise UsageError(f"unknown feature group {name!r}; known: {', '.join(groups) or '(none)'}")
+    return groups[name]
+
+
+def _check_root(store: FeatureStore) -> None:
+    from featurestore.errors import FeatureStoreError
 
     try:
-        return discover(package)
-    except ModuleNotFoundError as error:
-        raise UsageError(f"cannot import spec package {package!r}: {error}") from None
-
-
-def _group(registry: Registry, name: str) -> FeatureGroupSpec:
-    if name not in registry.groups:
-        raise UsageError(f"unknown feature group {name!r}; known: {', '.join(registry.groups) or '(none)'}")
-    return registry.groups[name]
-
-
-def _spark_store(args: argparse.Namespace) -> OfflineStore:
-    from featurestore.session import build_spark_session
-    from featurestore.store import OfflineStore
-
-    conf = json.loads(os.environ.get("FEATURESTORE_SPARK_CONF") or "{}")
-    spark = build_spark_session(args.master, app_name="featurestore-cli", conf=conf)
-    return OfflineStore(spark, args.root)
-
-
-def _local_tables_absent(root: str, groups: Sequence[str]) -> bool:
-    """True when `root` is a local folder holding no table of these groups (answer without Spark)."""
-    if "://" in root and not root.startswith("file:"):
-        return False
-    base = Path(root.removeprefix("file:"))
-    return not any((base / "features" / g / "history" / "_delta_log").is_dir() for g in groups)
+        store.check_root()
+    except FeatureStoreError as error:
+        raise UsageError(str(error)) from None
 
 
 def _age(moment: datetime | None, now: datetime) -> str:
@@ -120,32 +112,13 @@ def _age(moment: datetime | None, now: datetime) -> str:
     return " ".join(parts) + " ago"
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
-
-
-def _spec_summary(spec: FeatureGroupSpec) -> dict:
-    from featurestore.durations import format_duration
-
-    return {"group": spec.name, "owner": spec.owner, "description": spec.description,
-            "keys": {k.name: k.dtype for k in spec.keys}, "ttl": format_duration(spec.ttl),
-            "schedule": {"grain": spec.grain, "cron": spec.cron},
-            "features": [f.name for f in spec.features]}
-
-
-def _freshness(store: OfflineStore | None, spec: FeatureGroupSpec, now: datetime) -> dict:
-    """Newest write_time (last materialisation) and event_time of the group's history; 'never' if none."""
-    last_write = newest_event = None
-    if store is not None and store.exists(store.history_path(spec.name)):
-        from pyspark.sql import functions as F
-
-        from featurestore.columns import EVENT_TIME, WRITE_TIME
-
-        row = store.read_history(spec.name).agg(F.max(WRITE_TIME), F.max(EVENT_TIME)).first()
-        last_write, newest_event = _utc(row[0]), _utc(row[1])
-    return {"last_materialised": last_write.isoformat() if last_write else "never",
-            "newest_event_time": newest_event.isoformat() if newest_event else "never",
-            "freshness": _age(newest_event, now), "last_materialised_age": _age(last_write, now)}
+def _freshness(row: dict, now: datetime) -> dict:
+    """Times as ISO strings ('never' if none) with their ages."""
+    last, newest = row.pop("last_materialised"), row.pop("newest_event_time")
+    row.pop("first_write", None)
+    return {**row, "last_materialised": last.isoformat() if last else "never",
+            "newest_event_time": newest.isoformat() if newest else "never",
+            "freshness": _age(newest, now), "last_materialised_age": _age(last, now)}
 
 
 def _when(moment: str, age: str) -> str:
@@ -157,10 +130,10 @@ def _print_json(value: Any) -> None:
 
 
 # ---- commands -------------------------------------------------------------------------------------------
-def cmd_list(args: argparse.Namespace, registry: Registry) -> int:
+def cmd_list(args: argparse.Namespace, store: FeatureStore) -> int:
+    _check_root(store)
     now = datetime.now(timezone.utc)
-    store = None if _local_tables_absent(args.root, list(registry.groups)) else _spark_store(args)
-    rows = [{**_spec_summary(spec), **_freshness(store, spec, now)} for spec in registry.groups.values()]
+    rows = [_freshness(row, now) for row in store.list_groups()]
     if args.json:
         _print_json(rows)
         return 0
@@ -175,54 +148,10 @@ def cmd_list(args: argparse.Namespace, registry: Registry) -> int:
     return 0
 
 
-def _table_info(store: OfflineStore | None, path: str, *, latest: bool) -> dict:
-    if store is None or not store.exists(path):
-        return {"path": path, "version": None, "rows": 0}
-    from pyspark.sql import functions as F
-
-    from featurestore.columns import IS_DELETED
-
-    df = store.spark.read.format("delta").load(path)
-    info = {"path": path, "version": store.version(path)}
-    if latest:
-        counts = df.agg(F.count(F.lit(1)), F.sum(F.col(IS_DELETED).cast("long"))).first()
-        info.update(rows=counts[0] - (counts[1] or 0), deleted_keys=counts[1] or 0)
-    else:
-        info["rows"] = df.count()
-    return info
-
-
-def _online_info(root: str, spec: FeatureGroupSpec) -> dict:
-    from featurestore.online import OnlineStore
-
-    try:
-        online = OnlineStore.for_store(root)
-    except Exception:  # noqa: BLE001 - a remote root without an online path: nothing to show
-        return {"path": None, "synced": False}
-    if not Path(online.path).exists():
-        return {"path": online.path, "synced": False}
-    state = online.state(spec.name)
-    if state is None:
-        return {"path": online.path, "synced": False}
-    return {"path": online.path, "synced": True, "synced_delta_version": state["delta_version"],
-            "synced_at": state["synced_at"], "rows": online.count(spec.name)}
-
-
-def cmd_describe(args: argparse.Namespace, registry: Registry) -> int:
-    spec = _group(registry, args.group)
-    now = datetime.now(timezone.utc)
-    store = None if _local_tables_absent(args.root, [spec.name]) else _spark_store(args)
-    from featurestore.store import OfflineStore
-
-    paths = store or OfflineStore(None, args.root)  # paths only: no session needed
-    info = {**_spec_summary(spec), **_freshness(store, spec, now),
-            "features": [{"name": f.name, "type": f.dtype, "description": f.description} for f in spec.features],
-            "keys": [{"name": k.name, "type": k.dtype, "description": k.description} for k in spec.keys],
-            "event_time_column": spec.event_time_column, "sources": list(spec.sources), "start": spec.start,
-            "tags": dict(spec.tags),
-            "history": _table_info(store, paths.history_path(spec.name), latest=False),
-            "latest": _table_info(store, paths.latest_path(spec.name), latest=True),
-            "online": _online_info(args.root, spec)}
+def cmd_describe(args: argparse.Namespace, store: FeatureStore) -> int:
+    spec = _group(store, args.group)
+    _check_root(store)
+    info = _freshness(store.describe(spec.name), datetime.now(timezone.utc))
     if args.json:
         _print_json(info)
         return 0
@@ -248,41 +177,72 @@ def cmd_describe(args: argparse.Namespace, registry: Registry) -> int:
     return 0
 
 
-def cmd_training_set(args: argparse.Namespace, registry: Registry) -> int:
-    if args.spec not in registry.training_sets:
-        raise UsageError(f"unknown training set {args.spec!r}; known: "
-                         f"{', '.join(registry.training_sets) or '(none)'}")
-    spec = registry.training_sets[args.spec]
-    from orchestration.gate import instance_gate  # the orchestration layer's gate: Dagster, only here
+def cmd_training_set(args: argparse.Namespace, store: FeatureStore) -> int:
+    from featurestore.times import to_utc_or_none
 
-    gate, warning = instance_gate(spec, registry), None
-    if gate is not None and gate.blocked:
-        if not args.ignore_checks:
-            from featurestore.errors import FeatureStoreError
-
-            raise FeatureStoreError(f"{gate.message()}\n(--ignore-checks builds it anyway)")
-        warning = f"WARNING: built despite failed checks (--ignore-checks).\n{gate.message()}"
-    store = _spark_store(args)
-    from featurestore import training
-
-    inputs = training.current_inputs(store, spec, as_known_at=args.as_known_at)
-    result = training.training_set_frame(store, spec, registry, inputs)
-    versions, entity_version = inputs["input_versions"], inputs["entity_source_version"]
-    result.write.format(args.format).mode("overwrite").save(args.out)
-    rows = store.spark.read.format(args.format).load(args.out).count()
-    summary = {"training_set": spec.name, "path": args.out, "format": args.format, "rows": rows,
-               "input_versions": versions, "entity_source_version": entity_version,
-               "as_known_at": inputs["as_known_at"]}
+    training_sets = store.registry.training_sets
+    if args.spec not in training_sets:
+        raise UsageError(f"unknown training set {args.spec!r}; known: {', '.join(training_sets) or '(none)'}")
+    as_known_at = _parsed(lambda: to_utc_or_none(args.as_known_at, "--as-known-at"))
+    _check_root(store)
+    warning = _gate_warning(args, store)
+    result = store.build_training_set(args.spec, as_known_at=as_known_at)
+    if args.out:
+        _export(store, args.spec, result.table_version, args.out)
+    summary = {"training_set": result.name, "path": result.path, "delta_version": result.table_version,
+               "rows": result.rows, "engine": store.engine, "input_versions": result.input_versions,
+               "entity_source_version": result.entity_source_version, "as_known_at": result.as_known_at,
+               "exported_to": args.out, "null_rates": result.null_rates}
     if warning:
         summary["warning"] = warning
     if args.json:
         _print_json(summary)
     else:
-        print(f"{spec.name}: {rows:,} rows written to {args.out} ({args.format}); inputs {versions}, "
-              f"entity source v{entity_version}")
+        print(f"{result.name}: {result.rows:,} rows written to {result.path} (Delta v{result.table_version}, "
+              f"{store.engine} engine); inputs {result.input_versions}, entity source "
+              f"v{result.entity_source_version}" + (f"; exported to {args.out}" if args.out else ""))
         if warning:
             print(warning)
     return 0
+
+
+def _gate_warning(args: argparse.Namespace, store: FeatureStore) -> str | None:
+    """The orchestration layer's check gate (the training-set asset's own), when a Dagster instance exists at
+    $DAGSTER_HOME: a FeatureStoreError if a failed ERROR check blocks the set, else the warning to print
+    with --ignore-checks. Dagster is imported only here, and only when there is an instance."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not os.path.isfile(os.path.join(home, "dagster.yaml")) and not os.path.isdir(
+            os.path.join(home, "history")):
+        return None
+    from orchestration.gate import instance_gate
+
+    gate = instance_gate(store.registry.training_sets[args.spec], store.registry, home)
+    if gate is None or not gate.blocked:
+        return None
+    if not args.ignore_checks:
+        from featurestore.errors import FeatureStoreError
+
+        raise FeatureStoreError(f"{gate.message()}\n(--ignore-checks builds it anyway)")
+    return f"WARNING: built despite failed checks (--ignore-checks).\n{gate.message()}"
+
+
+def _export(store: FeatureStore, name: str, version: int, out: str) -> None:
+    """The built table (at the version just written) as one Parquet file."""
+    table = store.read_training_set(name, version)
+    if store.engine == "spark":
+        table = table.toArrow()
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, out)
+
+
+def _parsed(parse: Any) -> Any:
+    from featurestore.errors import SpecError
+
+    try:
+        return parse()
+    except SpecError as error:
+        raise UsageError(str(error)) from None
 
 
 def parse_key(spec: FeatureGroupSpec, text: str) -> dict[str, str]:
@@ -301,26 +261,25 @@ def parse_key(spec: FeatureGroupSpec, text: str) -> dict[str, str]:
     return dict(zip(names, parts))
 
 
-def cmd_lookup(args: argparse.Namespace, registry: Registry) -> int:
+def cmd_lookup(args: argparse.Namespace, store: FeatureStore) -> int:
     from featurestore.errors import FeatureStoreError
-    from featurestore.online import OnlineStore, get_online_features, key_tuples
+    from featurestore.online import key_tuples
 
-    spec = _group(registry, args.group)
+    spec = _group(store, args.group)
     keys = [parse_key(spec, text) for text in args.keys]
     try:
         key_tuples(spec, keys)
     except FeatureStoreError as error:
         raise UsageError(str(error)) from None
     if args.online:
-        backend = OnlineStore.for_store(args.root, args.online_path)
-        if not Path(backend.path).exists():
-            raise FeatureStoreError(f"no online store at {backend.path}; sync it first (online/{spec.name} asset)")
+        from pathlib import Path
+
+        path = store.online_store().path
+        if not Path(path).exists():
+            raise FeatureStoreError(f"no online store at {path}; sync it first (online/{spec.name} asset)")
     else:
-        backend = _spark_store(args)
-        if not backend.exists(backend.latest_path(spec.name)):
-            raise FeatureStoreError(f"feature group {spec.name!r} has no latest-values table under {args.root}; "
-                                    "materialise it first")
-    rows = get_online_features(backend, spec, keys, include_event_time=True)
+        _check_root(store)
+    rows = store.get_online_features(spec.name, keys, online=args.online, include_event_time=True)
     if args.json:
         _print_json(rows)
     else:
@@ -335,13 +294,11 @@ COMMANDS = {"list": cmd_list, "describe": cmd_describe, "training-set": cmd_trai
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `featurestore` script."""
     args = build_parser().parse_args(argv)
-    args.root = args.root or default_root()
-    if "://" not in args.root:
-        args.root = str(Path(args.root).resolve())
     from featurestore.errors import FeatureStoreError
 
     try:
-        return COMMANDS[args.command](args, _registry(args.package))
+        store = open_store(args)
+        return COMMANDS[args.command](args, store)
     except UsageError as error:
         print(f"featurestore {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -4,8 +4,9 @@ Two backends behind one function, `get_online_features`:
 - the offline store's latest-values Delta tables, read through Spark (authoritative, ~100s of ms);
 - `OnlineStore`, an embedded SQLite file kept in sync with those tables (`OnlineStore.sync`, incremental by
   write_time), for millisecond lookups without Spark.
-Deleted or unknown keys get None for every feature. Feature names are as in training sets: the feature's name,
-or `group__feature` when two requested groups share a name.
+Deleted or unknown keys get None for every feature. Feature names are as in training sets: the feature's name
+(`group__feature` for every feature with `full_feature_names=True`); a name two requested groups share is a
+SpecError naming both (featurestore.pit.resolve_output_names).
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def micros_to_datetime(micros: int | None) -> datetime | None:
 
 
 def datetime_to_micros(moment: datetime) -> int:
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    """An instant as epoch microseconds (featurestore.times rule: naive means UTC)."""
+    from featurestore.times import to_micros
+
+    return to_micros(moment)
 
 
 def _to_sql(value: Any, dtype: str) -> Any:
@@ -93,8 +95,9 @@ def _key_value(spec: FeatureGroupSpec, name: str, dtype: str, value: Any) -> Any
         if dtype == "date":
             return value if isinstance(value, date) else date.fromisoformat(str(value))
         if dtype == "timestamp":
-            moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+            from featurestore.times import to_utc
+
+            return to_utc(value if isinstance(value, datetime) else str(value), f"key {name!r}")
     except (TypeError, ValueError):
         raise FeatureStoreError(f"feature group {spec.name!r}: key {name!r} value {value!r} is not a {dtype}") from None
     return value
@@ -111,15 +114,14 @@ def key_tuples(spec: FeatureGroupSpec, keys: Sequence[Mapping[str, Any]]) -> lis
     return tuples
 
 
-def output_names(groups: Sequence[FeatureGroupSpec]) -> list[dict[str, str]]:
-    """Per group, feature -> output name: the feature, or `group__feature` if another group or a key has it."""
-    keys = {k for spec in groups for k in spec.key_names}
-    counts: dict[str, int] = {}
-    for spec in groups:
-        for name in spec.feature_names:
-            counts[name] = counts.get(name, 0) + 1
-    return [{f: (f"{spec.name}__{f}" if counts[f] > 1 or f in keys else f) for f in spec.feature_names}
-            for spec in groups]
+def output_names(groups: Sequence[FeatureGroupSpec], full_feature_names: bool = False) -> list[dict[str, str]]:
+    """Per group, feature -> output name, by the training-set rule (featurestore.pit.resolve_output_names):
+    plain names, or `group__feature` with full_feature_names; a clash is a SpecError naming both groups."""
+    from featurestore.pit import FeatureQuery, resolve_output_names
+
+    keys = list(dict.fromkeys(k for spec in groups for k in spec.key_names))
+    queries = [FeatureQuery(spec.name, None, spec.key_names, spec.feature_names) for spec in groups]
+    return resolve_output_names(keys, queries, full_feature_names=full_feature_names)
 
 
 # ---- the embedded online store ----------------------------------------------------------------------------
@@ -157,11 +159,14 @@ class OnlineStore:
 
     @classmethod
     def for_store(cls, store: OfflineStore | str, path: str | os.PathLike | None = None) -> OnlineStore:
-        """The online store of an offline store: `path`, $FEATURESTORE_ONLINE_PATH, or <root>/online.sqlite."""
+        """The online store of an offline store: `path`, the online_path setting ($FEATURESTORE_ONLINE_PATH),
+        or <root>/online.sqlite."""
+        from featurestore.settings import Settings, is_remote_root
+
         root = store if isinstance(store, str) else store.root
-        chosen = path or os.environ.get(ONLINE_PATH_ENV)
+        chosen = path or Settings.resolve().online_path
         if not chosen:
-            if "://" in root and not root.startswith("file:"):
+            if is_remote_root(root):
                 raise FeatureStoreError(f"the store root {root} is remote: give the online store a local path "
                                         f"(path=... or ${ONLINE_PATH_ENV})")
             chosen = os.path.join(root.removeprefix("file:"), "online.sqlite")
@@ -379,22 +384,24 @@ Backend = Union["OfflineStore", OnlineStore]
 
 def get_online_features(store_or_online: Backend, groups: FeatureGroupSpec | Sequence[FeatureGroupSpec],
                         keys: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
-                        include_event_time: bool = False) -> list[dict]:
+                        include_event_time: bool = False, full_feature_names: bool = False) -> list[dict]:
     """Current feature values for each entity row in `keys` (one mapping or a list), in the same order.
 
     Each result holds the row's key columns and every feature of `groups` (None if the key is unknown or
-    deleted); with include_event_time also `<group>__event_time`, the time the values are as of.
+    deleted), named as in training sets (see `output_names`); with include_event_time also
+    `<group>__event_time`, the time the values are as of. `store_or_online` is an OfflineStore (Spark), an
+    OnlineStore (SQLite) or any object with OnlineStore's `get` (e.g. the delta-rs backend of FeatureStore).
     """
     specs = [groups] if hasattr(groups, "feature_names") else list(groups)
     if not specs:
         raise SpecError("no feature groups requested")
     rows = [keys] if isinstance(keys, Mapping) else list(keys)
-    names = output_names(specs)
+    names = output_names(specs, full_feature_names)
     key_columns = list(dict.fromkeys(k for spec in specs for k in spec.key_names))
     results = [{k: row.get(k) for k in key_columns} for row in rows]
     for spec, renamed in zip(specs, names):
         tuples = key_tuples(spec, rows)
-        if isinstance(store_or_online, OnlineStore):
+        if hasattr(store_or_online, "get"):
             found = store_or_online.get(spec, tuples)
         else:
             found = delta_get(store_or_online, spec, tuples)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from featurestore.columns import EVENT_TIME, IS_DELETED, WRITE_TIME
@@ -51,9 +51,8 @@ class FeatureQuery:
     DataFrame for point_in_time_join; a pandas DataFrame, pyarrow Table or Parquet path for
     featurestore.pit_duckdb.
     ``ttl`` (a timedelta, a string like '14d', or None for unlimited) bounds the age of the newest row.
-    ``output_names`` maps a feature to its output column name. Without it a feature keeps its name, unless
-    another query of the same join asks for the same name: then every such column is named
-    ``<group>__<feature>``.
+    ``output_names`` maps a feature to its output column name. Without it a feature keeps its name (or is
+    named ``<group>__<feature>`` with ``full_feature_names=True``); see `resolve_output_names`.
     """
 
     group: str
@@ -83,17 +82,18 @@ class FeatureQuery:
 
 
 def point_in_time_join(entity_df: DataFrame, queries: Sequence[FeatureQuery], *,
-                       timestamp_column: str = "ts", as_known_at: datetime | None = None) -> DataFrame:
+                       timestamp_column: str = "ts", as_known_at: datetime | str | None = None,
+                       full_feature_names: bool = False) -> DataFrame:
     """Every entity row once, with its entity columns in order, then each query's features as of its time.
 
-    ``as_known_at`` (naive means UTC) ignores history written after it. Raises SpecError for a missing or
-    mistyped column (naming group and column) and for an output name that is taken twice. Row order of the
-    result is unspecified.
+    ``as_known_at`` (featurestore.times rule: naive means UTC) ignores history written after it. Raises
+    SpecError for a missing or mistyped column (naming group and column) and for an output name that is taken
+    twice (see `resolve_output_names`). Row order of the result is unspecified.
     """
     queries = list(queries)
     _check_entity(entity_df, timestamp_column)
     key_types = [_check_history(entity_df, query) for query in queries]
-    outputs = resolve_output_names(entity_df.columns, queries)
+    outputs = resolve_output_names(entity_df.columns, queries, full_feature_names=full_feature_names)
     cutoff = _utc(as_known_at)
 
     result = entity_df
@@ -104,30 +104,36 @@ def point_in_time_join(entity_df: DataFrame, queries: Sequence[FeatureQuery], *,
     return result.select(*entity_df.columns, *feature_columns)
 
 
-def resolve_output_names(entity_columns: Sequence[str], queries: Sequence[FeatureQuery]) -> list[dict[str, str]]:
-    """Per query, feature -> output column: explicit name, else the feature, else `group__feature` on clashes."""
-    wanted = [{f: q.output_names.get(f, f) for f in q.features} for q in queries]
-    counts: dict[str, int] = {}
-    for names in wanted:
-        for name in names.values():
-            counts[name] = counts.get(name, 0) + 1
-    resolved = []
-    for query, names in zip(queries, wanted):
-        resolved.append({f: (f"{query.group}__{f}" if counts[name] > 1 and f not in query.output_names else name)
-                         for f, name in names.items()})
-    seen: dict[str, str] = {}
+def resolve_output_names(entity_columns: Sequence[str], queries: Sequence[FeatureQuery], *,
+                         full_feature_names: bool = False) -> list[dict[str, str]]:
+    """Per query, feature -> output column. The naming rule (stable: adding a group never renames a column):
+
+    * an explicit ``output_names`` entry wins;
+    * else the plain feature name, or ``<group>__<feature>`` for every feature with ``full_feature_names``;
+    * two queries producing the same column is a SpecError naming both groups and the feature, advising
+      ``full_feature_names=True``; a name that is an entity column likewise.
+    """
+    resolved = [{f: q.output_names.get(f, f"{q.group}__{f}" if full_feature_names else f) for f in q.features}
+                for q in queries]
+    seen: dict[str, tuple[str, str]] = {}
     entity = set(entity_columns)
     for query, names in zip(queries, resolved):
         for feature, name in names.items():
             if name in entity:
                 raise SpecError(f"group {query.group!r}: feature {feature!r} would be output as {name!r}, "
-                                "which is an entity column; rename it with output_names")
+                                "which is an entity column; pass full_feature_names=True (columns named "
+                                "group__feature) or rename the entity column")
             if name in seen:
-                raise SpecError(f"group {query.group!r}: output column {name!r} is also produced by group "
-                                f"{seen[name]!r}; set output_names")
+                other_group, other_feature = seen[name]
+                if other_group == query.group:
+                    raise SpecError(f"group {query.group!r} is requested twice and both give column {name!r}; "
+                                    "give one of them output_names")
+                raise SpecError(f"feature {feature!r} of group {query.group!r} and feature {other_feature!r} of "
+                                f"group {other_group!r} would both be output as {name!r}; pass "
+                                "full_feature_names=True to name every feature column group__feature")
             if name.startswith(INTERNAL_PREFIX):
                 raise SpecError(f"group {query.group!r}: output name {name!r} uses the reserved prefix")
-            seen[name] = query.group
+            seen[name] = (query.group, feature)
     return resolved
 
 
@@ -181,12 +187,11 @@ def _common_key_type(group: str, column: str, entity_type: DataType, history_typ
                     f"DataFrame but {history_type.simpleString()} in the history")
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    if not isinstance(moment, datetime):
-        raise SpecError(f"as_known_at must be a datetime, not {type(moment).__name__}")
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+def _utc(moment: datetime | str | None) -> datetime | None:
+    """as_known_at by the one UTC rule (featurestore.times)."""
+    from featurestore.times import to_utc_or_none
+
+    return to_utc_or_none(moment, "as_known_at")
 
 
 def _group_by_keys(queries: Sequence[FeatureQuery]) -> dict[tuple[str, ...], list[int]]:

@@ -28,8 +28,8 @@ _INTEGRAL = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT"
 
 
 def point_in_time_join_duckdb(entity: Any, queries: Sequence[FeatureQuery], *, timestamp_column: str = "ts",
-                              as_known_at: datetime | None = None, threads: int | None = None,
-                              connection: Any = None):
+                              as_known_at: datetime | str | None = None, threads: int | None = None,
+                              connection: Any = None, full_feature_names: bool = False):
     """Point-in-time join of `entity` (pandas/arrow/Parquet) with each query's history; returns a pyarrow Table.
 
     `threads` caps DuckDB's threads; `connection` reuses a DuckDB connection (one is made otherwise).
@@ -46,7 +46,7 @@ def point_in_time_join_duckdb(entity: Any, queries: Sequence[FeatureQuery], *, t
         entity_rel = _relation(con, entity, "entity DataFrame")
         entity_types = dict(zip(entity_rel.columns, map(str, entity_rel.types)))
         _check_entity(entity_types, timestamp_column)
-        outputs = resolve_output_names(list(entity_types), queries)
+        outputs = resolve_output_names(list(entity_types), queries, full_feature_names=full_feature_names)
         cutoff = _utc(as_known_at)
         entity_rel.create_view(f"{INTERNAL_PREFIX}entity", replace=True)
         ctes = [f"{INTERNAL_PREFIX}e AS (SELECT *, row_number() OVER () AS {_ROW}, "
@@ -89,7 +89,10 @@ def _newest_rows_cte(g: int, view: str, query: FeatureQuery, types: dict[str, st
 
 
 def _relation(con, source: Any, what: str):
-    """A DuckDB relation over a pandas DataFrame, pyarrow Table/Dataset, Parquet path or list of paths."""
+    """A DuckDB relation over a pandas DataFrame, pyarrow Table/Dataset, Parquet path or list of paths (or a
+    DuckDB relation of the same connection, used as is)."""
+    if type(source).__name__ == "DuckDBPyRelation":
+        return source
     if isinstance(source, (str, os.PathLike)):
         return con.read_parquet(str(source))
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, os.PathLike)) for s in source):

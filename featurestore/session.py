@@ -40,7 +40,11 @@ _SERVER_ONLY_PREFIXES = ("spark.jars", "spark.driver.", "spark.executor.", "spar
 
 def delta_jars(jars_dir: str | os.PathLike | None = None) -> list[str]:
     """The Delta jars fetched by setup (`make setup`); a clear error if they are missing."""
-    directory = Path(jars_dir or os.environ.get("FEATURESTORE_JARS_DIR") or DEFAULT_JARS_DIR)
+    if not jars_dir:
+        from featurestore.settings import Settings
+
+        jars_dir = Settings.resolve().jars_dir
+    directory = Path(jars_dir or DEFAULT_JARS_DIR)
     jars = sorted(glob.glob(str(directory / "delta-*.jar")))
     if not any("delta-spark" in j for j in jars) or not any("delta-storage" in j for j in jars):
         raise FeatureStoreError(f"Delta jars not found in {directory}: run `make setup` (it fetches "

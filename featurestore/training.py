@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
-
-from pyspark.sql import functions as F
 
 from featurestore.errors import SpecError
 from featurestore.pit import FeatureQuery, point_in_time_join
 from featurestore.spec import FeatureGroupSpec, check_name
+from featurestore.times import to_utc_or_none
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -46,16 +45,8 @@ def parse_feature_refs(refs: Sequence[str], groups: Mapping[str, FeatureGroupSpe
 
 
 def _as_utc(moment: datetime | str | None, what: str) -> datetime | None:
-    if moment is None or isinstance(moment, datetime):
-        value = moment
-    else:
-        try:
-            value = datetime.fromisoformat(moment)
-        except ValueError:
-            raise SpecError(f"{what}: {moment!r} is not an ISO timestamp") from None
-    if value is not None and value.tzinfo is None:
-        raise SpecError(f"{what}: {moment!r} has no timezone; give it in UTC (e.g. '2026-10-09T00:00:00+00:00')")
-    return value.astimezone(timezone.utc) if value is not None else None
+    """The one UTC rule (featurestore.times): naive means UTC, ISO strings with Z or an offset."""
+    return to_utc_or_none(moment, what)
 
 
 def input_versions(store: OfflineStore, groups: Sequence[str]) -> dict[str, int]:
@@ -73,11 +64,14 @@ def get_historical_features(store: OfflineStore, entity_df: DataFrame, features:
                             groups: Mapping[str, FeatureGroupSpec] | Registry, *, timestamp_column: str = "ts",
                             ttl_overrides: Mapping[str, timedelta | str | None] | None = None,
                             as_known_at: datetime | str | None = None,
-                            versions: Mapping[str, int] | None = None) -> DataFrame:
+                            versions: Mapping[str, int] | None = None,
+                            full_feature_names: bool = False) -> DataFrame:
     """Entity rows joined point-in-time to the requested features (see featurestore.pit for the rules).
 
     `groups` maps names to specs (or is a Registry); `ttl_overrides` replaces a group's TTL for this query;
-    `as_known_at` ignores history written after it; `versions` pins each group's history to a Delta version.
+    `as_known_at` ignores history written after it; `versions` pins each group's history to a Delta version;
+    features keep their names, or are all `group__feature` with `full_feature_names=True` (a name two groups
+    share is a SpecError naming both). The Spark engine; `featurestore.FeatureStore` picks the engine.
     """
     groups = getattr(groups, "groups", groups)
     selected = parse_feature_refs(features, groups)
@@ -92,7 +86,7 @@ def get_historical_features(store: OfflineStore, entity_df: DataFrame, features:
         queries.append(FeatureQuery(group=group, history=history, keys=spec.key_names, features=names,
                                     ttl=overrides.get(group, spec.ttl)))
     return point_in_time_join(entity_df, queries, timestamp_column=timestamp_column,
-                              as_known_at=_as_utc(as_known_at, "as_known_at"))
+                              as_known_at=_as_utc(as_known_at, "as_known_at"), full_feature_names=full_feature_names)
 
 
 @dataclass(frozen=True)
@@ -118,7 +112,9 @@ class TrainingSetSpec:
     """A training set: entity rows from a source (keys, timestamp, label...) joined to group features.
 
     `entity_columns` are kept from the source rows with `start <= timestamp < end` (ISO dates, UTC; either may
-    be omitted); `features` are 'group:feature' or 'group:*' references.
+    be omitted); `features` are 'group:feature' or 'group:*' references. Feature columns keep their names;
+    with `full_feature_names=True` each is named `group__feature` (needed when two groups share a feature
+    name: adding a group then never renames a column already there).
     """
 
     name: str
@@ -133,6 +129,7 @@ class TrainingSetSpec:
     ttl_overrides: Mapping[str, str] = field(default_factory=dict)
     as_known_at: str | None = None
     query_windows: tuple[QueryTimeWindows, ...] = ()
+    full_feature_names: bool = False
 
     def __post_init__(self) -> None:
         what = f"training set {self.name!r}"
@@ -179,6 +176,21 @@ class TrainingSetSpec:
         unknown = sorted(set(self.ttl_overrides) - set(selected))
         if unknown:
             raise SpecError(f"{what}: ttl_overrides for group(s) {unknown} that no requested feature comes from")
+        self.output_columns(registry)
+
+    def output_columns(self, registry: Registry) -> list[str]:
+        """The feature columns the set will have, in order; SpecError (naming both groups) on a clash."""
+        from featurestore.pit import FeatureQuery, resolve_output_names
+
+        selected = parse_feature_refs(self.features, registry.groups)
+        queries = [FeatureQuery(g, None, registry.groups[g].key_names, names) for g, names in selected.items()]
+        try:
+            names = resolve_output_names(self.entity_columns, queries, full_feature_names=self.full_feature_names)
+        except SpecError as error:
+            raise SpecError(f"training set {self.name!r}: {error} (TrainingSetSpec(full_feature_names=True))") \
+                from None
+        return [n for per_group in names for n in per_group.values()] + \
+            [w.name for q in self.query_windows for w in q.windows]
 
 
 @dataclass(frozen=True)
@@ -213,7 +225,7 @@ def entity_rows(store: OfflineStore, spec: TrainingSetSpec, registry: Registry,
 
 
 def current_inputs(store: OfflineStore, spec: TrainingSetSpec, *, versions: Mapping[str, int] | None = None,
-                   as_known_at: str | None = None) -> dict:
+                   as_known_at: datetime | str | None = None) -> dict:
     """The inputs a build would read now: each group's, the entity source's and the windowed sources' Delta
     versions (or `versions` for the groups) and the as-known-at time; recorded with the set's commit."""
     return {"training_set": spec.name,
@@ -221,7 +233,12 @@ def current_inputs(store: OfflineStore, spec: TrainingSetSpec, *, versions: Mapp
             "entity_source_version": store.version(store.source_path(spec.entity_source)),
             "query_window_source_versions": {q.source: store.version(store.source_path(q.source))
                                              for q in spec.query_windows},
-            "as_known_at": as_known_at or spec.as_known_at}
+            "as_known_at": _iso(as_known_at or spec.as_known_at)}
+
+
+def _iso(moment: datetime | str | None) -> str | None:
+    value = _as_utc(moment, "as_known_at")
+    return None if value is None else value.isoformat()
 
 
 def training_set_frame(store: OfflineStore, spec: TrainingSetSpec, registry: Registry, inputs: Mapping) -> DataFrame:
@@ -230,20 +247,24 @@ def training_set_frame(store: OfflineStore, spec: TrainingSetSpec, registry: Reg
     entities = entity_rows(store, spec, registry, inputs["entity_source_version"])
     result = get_historical_features(store, entities, spec.features, registry,
                                      timestamp_column=spec.timestamp_column, ttl_overrides=spec.ttl_overrides,
-                                     as_known_at=inputs["as_known_at"], versions=inputs["input_versions"])
+                                     as_known_at=inputs["as_known_at"], versions=inputs["input_versions"],
+                                     full_feature_names=spec.full_feature_names)
     return with_query_windows(store, spec, registry, result, inputs.get("query_window_source_versions", {}))
 
 
 def build_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Registry, *,
-                       versions: Mapping[str, int] | None = None) -> TrainingSetResult:
+                       versions: Mapping[str, int] | None = None,
+                       as_known_at: datetime | str | None = None) -> TrainingSetResult:
     """Join the entity rows to the features at pinned input versions and overwrite the set's Delta table.
 
     The commit records the inputs, so `rebuild_training_set` can reproduce it.
     """
-    inputs = current_inputs(store, spec, versions=versions)
+    inputs = current_inputs(store, spec, versions=versions, as_known_at=as_known_at)
     path = training_set_path(store, spec.name)
     (training_set_frame(store, spec, registry, inputs).write.format("delta").mode("overwrite")
      .option("overwriteSchema", "true").option("userMetadata", json.dumps(inputs)).save(path))
+    from pyspark.sql import functions as F
+
     written = store.spark.read.format("delta").load(path)
     feature_columns = [c for c in written.columns if c not in spec.entity_columns]
     profile = written.agg(F.count(F.lit(1)).alias("__rows"),
@@ -257,6 +278,7 @@ def build_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Reg
 def recorded_inputs(store: OfflineStore, name: str, version: int | None = None) -> dict:
     """The input versions and as-known-at time recorded with a training set's Delta commit."""
     from featurestore.delta_compat import history as delta_history
+    from pyspark.sql import functions as F
 
     history = delta_history(store.spark, training_set_path(store, name))
     if version is not None:

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-from pyspark.sql import types as T
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
-SPARK_TYPES: dict[str, T.DataType] = {
-    "string": T.StringType(),
-    "int": T.IntegerType(),
-    "long": T.LongType(),
-    "float": T.FloatType(),
-    "double": T.DoubleType(),
-    "bool": T.BooleanType(),
-    "date": T.DateType(),
-    "timestamp": T.TimestampType(),
+if TYPE_CHECKING:
+    from pyspark.sql import types as T
+
+# spec dtype -> name of the pyspark.sql.types class (imported only when a Spark type is asked for, so that
+# declaring and discovering specs never imports pyspark)
+TYPE_NAMES: dict[str, str] = {
+    "string": "StringType", "int": "IntegerType", "long": "LongType", "float": "FloatType",
+    "double": "DoubleType", "bool": "BooleanType", "date": "DateType", "timestamp": "TimestampType",
 }
+
+
+class _SparkTypes(Mapping):
+    """dtype name -> Spark type, built on first access (membership and iteration need no pyspark)."""
+
+    def __getitem__(self, dtype: str) -> T.DataType:
+        from pyspark.sql import types
+
+        return getattr(types, TYPE_NAMES[dtype])()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TYPE_NAMES)
+
+    def __len__(self) -> int:
+        return len(TYPE_NAMES)
+
+    def __contains__(self, dtype: object) -> bool:
+        return dtype in TYPE_NAMES
+
+
+SPARK_TYPES: Mapping[str, T.DataType] = _SparkTypes()
 
 # Safe widenings applied on write: the value survives exactly.
 SAFE_CASTS: dict[str, set[str]] = {

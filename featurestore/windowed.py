@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from featurestore.aggregations import Window, snapshot_aggregates
+from featurestore.aggregations import Window
 from featurestore.durations import format_duration
 from featurestore.errors import SpecError
 
@@ -60,6 +60,8 @@ class WindowedTransform:
     windows: tuple[Window, ...]
 
     def __call__(self, ctx: TransformInput) -> DataFrame:
+        from featurestore.aggregations import snapshot_aggregates
+
         return snapshot_aggregates(ctx.sources[self.source], keys=list(self.keys), time_column=self.time_column,
                                    windows=self.windows, snapshot_times=ctx.snapshot_times())
 

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from featurestore.registry import Registry
-from featurestore.training import TrainingSetResult, TrainingSetSpec, build_training_set
+from featurestore.training import TrainingSetResult, TrainingSetSpec
 from orchestration.assets import group_key, source_key
 from orchestration.automation import inputs_ready
 from orchestration.gate import GateResult, training_set_gate
@@ -75,7 +75,7 @@ def build_training_set_asset(spec: TrainingSetSpec, registry: Registry,
                      "entity_source": spec.entity_source})
     def _training_set(context: AssetExecutionContext, store: StoreResource) -> MaterializeResult:
         gate = ensure_inputs_pass(context.instance, spec, registry, gates)
-        result = build_training_set(store.get_store(), spec, registry)
+        result = store.get_feature_store().with_registry(registry).build_training_set(spec)
         context.log.info(f"{spec.name}: {result.rows} rows from inputs {result.input_versions}; gate checked "
                          f"{dict(gate.partitions_checked)} partitions")
         return MaterializeResult(metadata=training_metadata(result, gate))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -23,9 +24,11 @@ CONSUMER_SCHEMA = ("consumer_id string, event_time timestamp, num_trans_last_1d 
                    "avg_amt_last_1d double, avg_amt_last_7d double")
 
 
+SCRIPT = str(Path(sys.executable).parent / "featurestore")  # the installed console script
+
+
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "featurestore.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +60,31 @@ def test_help_and_unknown_names_answer_fast_without_spark(tmp_path):
         result = cli(command, "--help")
         assert result.returncode == 0 and f"featurestore {command}" in result.stdout and "--root" in result.stdout
     for args, known in ((["describe", "nope"], "card, consumer"), (["lookup", "nope", "1"], "card, consumer"),
-                        (["training-set", "nope", "--out", str(tmp_path)], "fraud_training")):
+                        (["training-set", "nope"], "fraud_training")):
         result = cli(*args, "--root", str(tmp_path))
         assert result.returncode == 2 and "unknown" in result.stderr and known in result.stderr, result.stderr
     bad_key = cli("lookup", "card", "cc=1", "--root", str(tmp_path))
     assert bad_key.returncode == 2 and "cc_num=..." in bad_key.stderr
-    empty = cli("list", "--json", "--root", str(tmp_path / "nothing"))  # no tables: answered without Spark
-    assert empty.returncode == 0
-    assert [(g["group"], g["last_materialised"]) for g in json.loads(empty.stdout)] == [("card", "never"),
-                                                                                         ("consumer", "never")]
-    assert time.monotonic() - started < 60  # 10 Python starts, no JVM
+    missing = cli("list", "--root", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    not_a_store = cli("describe", "card", "--root", str(tmp_path))
+    assert not_a_store.returncode == 2 and "holds no feature-store Delta tables" in not_a_store.stderr
+    bad_time = cli("training-set", "fraud_training", "--as-known-at", "yesterday", "--root", str(tmp_path))
+    assert bad_time.returncode == 2 and "--as-known-at: 'yesterday' is not an ISO-8601" in bad_time.stderr
+    assert time.monotonic() - started < 120  # 13 Python starts, no JVM
+
+
+def test_catalog_and_lookup_paths_import_no_pyspark(root):
+    """list, describe, lookup and training-set on the duckdb engine: no pyspark module, hence no JVM."""
+    store, _ = root
+    script = ("import sys, contextlib, io\nfrom featurestore.cli import main\nout = io.StringIO()\n"
+              "with contextlib.redirect_stdout(out):\n"
+              f"    codes = [main([*a, '--root', {store.root!r}]) for a in (['list'], ['describe', 'card'], "
+              f"['lookup', 'card', {CARDS[0]!r}], ['training-set', 'fraud_training'])]\n"
+              "print(codes, 'pyspark' in sys.modules, len(out.getvalue()) > 500)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 0, 0, 0] False True"
 
 
 def test_list_and_describe(root):
@@ -96,7 +114,9 @@ def test_list_and_describe(root):
 def test_lookup_from_delta_and_from_sqlite_agree(root):
     store, _ = root
     keys = [CARDS[0], f"cc_num={CARDS[1]}", CARDS[2], "4999"]
-    offline = cli("lookup", "card", *keys, "--root", store.root, "--master", "local[1]")
+    offline = cli("lookup", "card", *keys, "--root", store.root)
+    on_spark = cli("lookup", "card", *keys, "--root", store.root, "--engine", "spark", "--master", "local[1]")
+    assert on_spark.returncode == 0 and on_spark.stdout == offline.stdout, on_spark.stderr
     started = time.monotonic()
     online = cli("lookup", "card", *keys, "--online", "--root", store.root)
     assert time.monotonic() - started < 30  # SQLite: no Spark
@@ -108,16 +128,19 @@ def test_lookup_from_delta_and_from_sqlite_agree(root):
     assert rows[2]["num_trans_last_1h"] is None and rows[3]["avg_amt_last_1d"] is None  # deleted, unknown
 
 
-def test_training_set_to_parquet(root, spark, tmp_path):
+def test_training_set_builds_into_the_store_and_exports_parquet(root, spark, tmp_path):
     store, _ = root
     out = tmp_path / "fraud.parquet"
-    result = cli("training-set", "fraud_training", "--out", str(out), "--json", "--root", store.root,
-                 "--master", "local[1]")
+    result = cli("training-set", "fraud_training", "--out", str(out), "--json", "--root", store.root)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["rows"] == 8 and summary["input_versions"] == {"consumer": 0, "card": 1}
+    assert summary["engine"] == "duckdb" and summary["path"] == store.table_path("training_sets", "fraud_training")
     rows = {r["tid"]: r.asDict() for r in spark.read.parquet(str(out)).collect()}
+    assert rows == {r["tid"]: r.asDict() for r in spark.read.format("delta").load(summary["path"]).collect()}
     assert set(rows) == set(range(1, 9))
     # Card snapshots at 01:00 are visible from 01:00 (inclusive); card 3's delete at 01:30 is after tx 8.
-    assert [rows[t]["num_trans_last_1h"] for t in (5, 6, 7, 8)] == [None, 2, 2, 1]
-    assert all(r["avg_amt_last_7d"] is None for r in rows.values())  # consumer snapshots come later
+    assert [rows[t]["card__num_trans_last_1h"] for t in (5, 6, 7, 8)] == [None, 2, 2, 1]
+    assert all(r["consumer__avg_amt_last_7d"] is None for r in rows.values())  # consumer snapshots come later
+    known_early = cli("training-set", "fraud_training", "--as-known-at", "2020-01-01", "--root", store.root)
+    assert known_early.returncode == 0 and "before the first write of feature group 'card'" in known_early.stderr

@@ -120,7 +120,7 @@ def test_training_set_asset_matches_the_reference_join(materialised):
     groups = [ReferenceGroup(name, [r.asDict() for r in store.read_history(name).collect()],
                              registry.group(name).key_names, registry.group(name).feature_names,
                              registry.group(name).ttl) for name in ("consumer", "card")]
-    expected = pit_join_reference(entities, groups, ts_column="event_time")
+    expected = pit_join_reference(entities, groups, ts_column="event_time", full_feature_names=True)
     transactions = [r.asDict() for r in store.read_source("transactions", "event_time").collect()]
     windows = [RefWindow(w.name, w.agg, w.column, w.size) for q in spec.query_windows for w in q.windows]
     expected = as_of_reference(expected, transactions, ["cc_num"], "event_time", "event_time", windows)
@@ -128,7 +128,7 @@ def test_training_set_asset_matches_the_reference_join(materialised):
     key = lambda row: row["tid"]  # noqa: E731
     assert meta["rows"].value == len(entities) == len(actual)
     assert sorted(actual, key=key) == sorted(expected, key=key)
-    assert 0 < meta["null_rates"].value["avg_amt_last_7d"] < 1
+    assert 0 < meta["null_rates"].value["consumer__avg_amt_last_7d"] < 1
     assert all(row["card_trans_last_1h_asof"] >= 1 for row in actual)  # a transaction counts itself
 
 

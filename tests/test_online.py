@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from featurestore.errors import FeatureStoreError
+from featurestore.errors import FeatureStoreError, SpecError
 from featurestore.online import OnlineStore, check_consistency, get_online_features
 from featurestore.spec import Feature, FeatureGroupSpec, Key
 from featurestore.store import OfflineStore
@@ -52,15 +52,21 @@ def test_sqlite_and_delta_return_the_same_values(stores):
     store, online = stores
     first = [online.sync(store, spec) for spec in (USERS, PAIRS)]
     assert [(r.upserted, r.deleted, r.full) for r in first] == [(3, 1, True), (3, 0, True)]
-    from_delta = get_online_features(store, [USERS, PAIRS], ENTITIES, include_event_time=True)
-    from_sqlite = get_online_features(online, [USERS, PAIRS], ENTITIES, include_event_time=True)
+    with pytest.raises(SpecError, match=r"'clicks' of group 'pairs' and feature 'clicks' of group 'users'.*"
+                                        r"full_feature_names=True"):
+        get_online_features(online, [USERS, PAIRS], ENTITIES)
+    from_delta = get_online_features(store, [USERS, PAIRS], ENTITIES, include_event_time=True,
+                                     full_feature_names=True)
+    from_sqlite = get_online_features(online, [USERS, PAIRS], ENTITIES, include_event_time=True,
+                                      full_feature_names=True)
     assert from_sqlite == from_delta
     u1 = from_sqlite[0]
-    assert u1 == {"user_id": "u1", "region": "eu", "users__clicks": 5, "score": 5 / 3, "ratio": pytest.approx(5 / 7),
-                  "active": True, "day": date(2026, 1, 2), "seen": T0 + timedelta(days=1, microseconds=123),
+    assert u1 == {"user_id": "u1", "region": "eu", "users__clicks": 5, "users__score": 5 / 3,
+                  "users__ratio": pytest.approx(5 / 7), "users__active": True, "users__day": date(2026, 1, 2),
+                  "users__seen": T0 + timedelta(days=1, microseconds=123),
                   "users__event_time": T0 + timedelta(days=1), "pairs__clicks": 10, "pairs__event_time": T0}
     assert from_sqlite[1]["users__clicks"] is None and from_sqlite[1]["pairs__clicks"] is None  # deleted, absent
-    assert from_sqlite[2]["score"] is None and from_sqlite[3]["pairs__clicks"] == 11
+    assert from_sqlite[2]["users__score"] is None and from_sqlite[3]["pairs__clicks"] == 11
     assert from_sqlite[4]["users__event_time"] == T0 and from_sqlite[4]["users__clicks"] is None  # a null value
     single = get_online_features(online, USERS, {"user_id": "u2"})
     assert single == [{"user_id": "u2", "clicks": 2, "score": 2 / 3, "ratio": pytest.approx(2 / 7), "active": False,

@@ -188,12 +188,13 @@ def test_composite_keys_are_compared_column_by_column(spark):
     assert [r["v"] for r in sorted(out, key=lambda r: r["label"])] == [2, 1, None, None]
 
 
-def test_groups_with_other_keys_ttls_and_clashing_feature_names(spark):
+def test_groups_with_other_keys_ttls_and_renamed_feature_names(spark):
     keys = [("k", T.StringType()), ("k2", T.StringType())]
     entities = [{"k": "a", "k2": "x", "ts": at(10), "label": 0}, {"k": "a", "k2": "y", "ts": at(3), "label": 1}]
-    by_k = ReferenceGroup("by_k", [hist("a", at(0), 1)], ["k"], ["v"], ttl=5 * SEC)
+    by_k = ReferenceGroup("by_k", [hist("a", at(0), 1)], ["k"], ["v"], ttl=5 * SEC, output_names={"v": "by_k__v"})
     also_k = ReferenceGroup("also_k", [hist("a", at(0), 2)], ["k"], ["v"], ttl=20 * SEC, output_names={"v": "w"})
-    by_both = ReferenceGroup("by_both", [{**hist("a", at(1), 3), "k2": "x"}], ["k", "k2"], ["v"])
+    by_both = ReferenceGroup("by_both", [{**hist("a", at(1), 3), "k2": "x"}], ["k", "k2"], ["v"],
+                             output_names={"v": "by_both__v"})
     groups = [(by_k, history_schema(STRING_KEY, VALUE)), (also_k, history_schema(STRING_KEY, VALUE)),
               (by_both, history_schema(keys, VALUE))]
     out = run_and_compare(spark, entities, entity_schema(keys), groups)
@@ -254,6 +255,20 @@ def test_same_group_twice_needs_output_names(small):
     with pytest.raises(SpecError, match="output_names"):
         point_in_time_join(entity_df, [FeatureQuery("g", history, ["k"], ["v"]),
                                        FeatureQuery("g", history, ["k"], ["v"], ttl="1d")])
+
+
+def test_a_feature_name_of_two_groups_is_refused_naming_both_unless_full_feature_names(small):
+    """The naming rule: plain names; a clash names both groups and the option that resolves it."""
+    entity_df, history = small
+    queries = [FeatureQuery("g", history, ["k"], ["v"]), FeatureQuery("h", history, ["k"], ["v"])]
+    with pytest.raises(SpecError, match=r"'v' of group 'h' and feature 'v' of group 'g'.*full_feature_names=True"):
+        point_in_time_join(entity_df, queries)
+    with pytest.raises(SpecError, match="full_feature_names=True"):
+        point_in_time_join_duckdb(entity_df.toPandas(), [
+            FeatureQuery(q.group, history.toPandas(), q.keys, q.features) for q in queries])
+    full = point_in_time_join(entity_df, queries, full_feature_names=True)
+    assert full.columns == ["k", "ts", "label", "g__v", "h__v"]
+    assert [tuple(r)[3:] for r in full.collect()] == [(1, 1)]
 
 
 # ------------------------------------------------------------------------------------- random histories
@@ -321,7 +336,8 @@ def test_engine_matches_oracle(spark, entities, first, second, third, ttls, cuto
         (ReferenceGroup("first", first, ["k"], ["f1", "f2"], ttls[0]), history_schema(SINGLE, GROUP_FEATURES)),
         (ReferenceGroup("second", second, ["k"], ["f2"], ttls[1], output_names={"f2": "second_text"}),
          history_schema(SINGLE, GROUP_FEATURES)),
-        (ReferenceGroup("third", third, ["k1", "k2"], ["f1", "g"], ttls[2]), history_schema(PAIR, PAIR_FEATURES)),
+        (ReferenceGroup("third", third, ["k1", "k2"], ["f1", "g"], ttls[2], output_names={"f1": "third_f1"}),
+         history_schema(PAIR, PAIR_FEATURES)),
     ]
     run_and_compare(spark, entities, ENTITY_STRUCT, groups, as_known_at=cutoff)
 
@@ -332,7 +348,8 @@ def test_engine_matches_oracle(spark, entities, first, second, third, ttls, cuto
 def test_duckdb_engine_matches_oracle(entities, first, third, ttls, cutoff):
     groups = [
         (ReferenceGroup("first", first, ["k"], ["f1", "f2"], ttls[0]), history_schema(SINGLE, GROUP_FEATURES)),
-        (ReferenceGroup("third", third, ["k1", "k2"], ["f1", "g"], ttls[1]), history_schema(PAIR, PAIR_FEATURES)),
+        (ReferenceGroup("third", third, ["k1", "k2"], ["f1", "g"], ttls[1], output_names={"f1": "third_f1"}),
+         history_schema(PAIR, PAIR_FEATURES)),
     ]
     duckdb_compare(entities, ENTITY_STRUCT, groups, as_known_at=cutoff)
 

@@ -114,9 +114,12 @@ def test_bad_feature_references_are_refused(loaded, refs, message):
         parse_feature_refs(refs, groups)
 
 
-def test_ttl_override_for_unrequested_group_and_naive_cutoff_are_refused(loaded):
+def test_ttl_override_for_unrequested_group_is_refused_and_a_naive_cutoff_is_utc(loaded):
     store, groups, entity_df = loaded
     with pytest.raises(SpecError, match=r"ttl_overrides for group\(s\) \['pairs'\]"):
         get_historical_features(store, entity_df, ["users:value"], groups, ttl_overrides={"pairs": "1d"})
-    with pytest.raises(SpecError, match=r"no timezone"):
-        get_historical_features(store, entity_df, ["users:value"], groups, as_known_at="2026-03-10T00:00:00")
+    naive = get_historical_features(store, entity_df, ["users:value"], groups, as_known_at="2026-03-12T00:00:00")
+    aware = get_historical_features(store, entity_df, ["users:value"], groups, as_known_at="2026-03-12T00:00:00Z")
+    assert sorted(map(tuple, naive.collect()), key=repr) == sorted(map(tuple, aware.collect()), key=repr)
+    with pytest.raises(SpecError, match=r"as_known_at: 'soon' is not an ISO-8601 timestamp"):
+        get_historical_features(store, entity_df, ["users:value"], groups, as_known_at="soon")

@@ -28,8 +28,20 @@ a merge-sort tree for exact distinct counts. Snapshot features first fold events
 of its step (exact then); other windows are computed from the raw events.
 """
 
+from typing import Any
+
 from featurestore.aggregations.algebra import AGGREGATIONS, Aggregation, Window
-from featurestore.aggregations.query_time import aggregate_as_of
-from featurestore.aggregations.snapshot import snapshot_aggregates
+
+_LAZY = {"aggregate_as_of": "featurestore.aggregations.query_time",
+         "snapshot_aggregates": "featurestore.aggregations.snapshot"}
+
+
+def __getattr__(name: str) -> Any:
+    """The Spark computations, imported on first use: declaring windows needs no pyspark."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["AGGREGATIONS", "Aggregation", "Window", "aggregate_as_of", "snapshot_aggregates"]

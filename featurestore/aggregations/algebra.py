@@ -31,12 +31,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pyspark.sql import Column
 
 from featurestore.durations import format_duration, parse_duration, to_microseconds
 from featurestore.errors import SpecError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
 
 Structure = Literal["prefix", "sliding", "distinct"]
 Output = Literal["long", "double", "sum", "input"]
@@ -96,6 +98,13 @@ def _size_label(written: str | timedelta | None, size: timedelta | None) -> str:
     return f"{micros}us"
 
 
+def _is_column(value: object) -> bool:
+    """A pyspark Column (pyspark is imported only if the value is not a string)."""
+    from pyspark.sql import Column
+
+    return isinstance(value, Column)
+
+
 def _where_text(where: Column | str | None) -> str | None:
     return None if where is None else (where if isinstance(where, str) else str(where))
 
@@ -131,7 +140,7 @@ class Window:
             raise SpecError(f"{what}: column must be a non-empty string, not {self.column!r}")
         size_as_written = self.size
         object.__setattr__(self, "size", parse_duration(self.size, what=f"{what}: size"))
-        if self.where is not None and not isinstance(self.where, (str, Column)):
+        if self.where is not None and not isinstance(self.where, str) and not _is_column(self.where):
             raise SpecError(f"{what}: where must be a Column or a SQL string, not {type(self.where).__name__}")
         if isinstance(self.where, str) and not self.where.strip():
             raise SpecError(f"{what}: where is an empty string")

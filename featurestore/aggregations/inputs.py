@@ -25,11 +25,11 @@ FRACTIONAL = (T.FloatType, T.DoubleType, T.DecimalType)
 ENCODED_INT = (T.BooleanType, T.DateType, T.TimestampType)
 
 
-def micros(moment: datetime) -> int:
-    """Microseconds since the epoch; a naive datetime is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return to_microseconds(moment - EPOCH)
+def micros(moment: datetime | str) -> int:
+    """Microseconds since the epoch, by the one UTC rule (featurestore.times: naive means UTC)."""
+    from featurestore.times import to_utc
+
+    return to_microseconds(to_utc(moment, "as_known_at") - EPOCH)
 
 
 def value_kind(data_type: T.DataType) -> str | None:

@@ -3,8 +3,8 @@
 For each entity row and group: among the group's history rows with the same key (compared column by column),
 ``event_time <= ts``, ``ts - event_time <= ttl`` (if a TTL), ``write_time <= as_known_at`` (if given), take
 the one with the greatest (event_time, write_time); a delete marker or no row gives nulls. Null key or null
-ts gives nulls. Output names follow featurestore.pit: the feature name, or ``group__feature`` when two
-groups ask for the same name, unless an explicit output name is given.
+ts gives nulls. Output names follow featurestore.pit: an explicit output name, else the feature name (``group__feature``
+with ``full_feature_names``); a clash is an error.
 """
 
 from __future__ import annotations
@@ -28,12 +28,16 @@ class ReferenceGroup:
     output_names: Mapping[str, str] = field(default_factory=dict)
 
 
-def output_names(groups: Sequence[ReferenceGroup]) -> list[dict[str, str]]:
-    """Feature -> output column per group (explicit, else the name, else group__feature on a clash)."""
-    wanted = [{f: g.output_names.get(f, f) for f in g.features} for g in groups]
-    all_names = [name for names in wanted for name in names.values()]
-    return [{f: (f"{g.name}__{f}" if all_names.count(name) > 1 and f not in g.output_names else name)
-             for f, name in names.items()} for g, names in zip(groups, wanted)]
+def output_names(groups: Sequence[ReferenceGroup], full_feature_names: bool = False) -> list[dict[str, str]]:
+    """Feature -> output column per group: explicit, else the name (group__feature with full_feature_names);
+    a clash is an error."""
+    names = [{f: g.output_names.get(f, f"{g.name}__{f}" if full_feature_names else f) for f in g.features}
+             for g in groups]
+    every = [name for group_names in names for name in group_names.values()]
+    clashes = sorted({n for n in every if every.count(n) > 1})
+    if clashes:
+        raise ValueError(f"output columns {clashes} produced twice")
+    return names
 
 
 def newest_visible_row(entity: dict, group: ReferenceGroup, ts_column: str,
@@ -60,11 +64,11 @@ def newest_visible_row(entity: dict, group: ReferenceGroup, ts_column: str,
 
 
 def pit_join_reference(entities: list[dict], groups: Sequence[ReferenceGroup], *, ts_column: str = "ts",
-                       as_known_at: datetime | None = None) -> list[dict]:
+                       as_known_at: datetime | None = None, full_feature_names: bool = False) -> list[dict]:
     """Each entity row, in order, extended with each group's features as of the row's time."""
     if as_known_at is not None and as_known_at.tzinfo is None:
         as_known_at = as_known_at.replace(tzinfo=timezone.utc)  # naive means UTC
-    names = output_names(groups)
+    names = output_names(groups, full_feature_names)
     result = []
     for entity in entities:
         out = dict(entity)
