@@ -161,3 +161,39 @@ def test_duplicate_or_null_event_ids_are_refused_naming_the_column(spark):
     with pytest.raises(SpecError, match="must be a string, integer"):
         snapshot_aggregates(null, keys=["k"], time_column="ts", windows=windows, snapshot_times=[TODAY],
                             event_id_column="amount")
+
+
+def test_a_windowed_group_over_a_source_with_event_ids_sees_versions_moved_out_of_its_range(spark, tmp_path):
+    from featurestore.materialize import transform_input
+    from featurestore.registry import Registry
+    from featurestore.spec import FeatureGroupSpec, Key, SourceSpec
+    from featurestore.store import OfflineStore
+
+    day = datetime(2026, 3, 1, tzinfo=BASE.tzinfo)
+
+    def declared(event_id):
+        source = SourceSpec(name="tx", description="card transactions", event_time_column="ts", start="2026-03-01",
+                            load=lambda spark, start, end: None, event_id_column=event_id)
+        group = FeatureGroupSpec(name="acct", description="", owner="o", keys=(Key("k"),), sources=("tx",),
+                                 windows=(Window(None, "row_count", "1d"),), grain="daily", start="2026-03-01",
+                                 source_time_column="ts")
+        return source, group, Registry(sources={"tx": source}, groups={"acct": group}, training_sets={})
+
+    def row(eid, t, written, deleted=False):
+        return {"k": "a", "ts": t, "amount": 1.0, "eid": eid, WRITE_TIME: written, IS_DELETED: deleted}
+    evening = day + timedelta(hours=20)
+    minute = timedelta(minutes=1)
+    rows = [row("tx1", evening, evening), row("tx2", evening + minute, evening),
+            row("tx1", day + timedelta(days=2, hours=1), day + timedelta(days=2, hours=2)),  # moved two days on
+            row("tx3", evening + 2 * minute, evening), row("tx3", None, day + timedelta(days=1), deleted=True)]
+    store = OfflineStore(spark, str(tmp_path / "store"))
+    source, group, registry = declared("eid")
+    store.write_source(source, spark.createDataFrame(rows, SCHEMA), day, day + timedelta(days=3))
+    snapshot = day + timedelta(days=1)
+
+    def counted(registry):
+        out = group.transform(transform_input(store, group, registry, day, snapshot)).collect()
+        return [(r["k"], r["row_count_1d"]) for r in out]
+
+    assert counted(registry) == [("a", 1)]           # tx2 only: tx1 moved away, tx3 deleted
+    assert counted(declared(None)[2]) == [("a", 3)]  # per (key, time): the old tx1 and tx3 versions count
