@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -291,12 +291,14 @@ def maintain_table(spark: SparkSession, path: str, *, name: str, keys: Sequence[
         with commit_metadata(spark, info):
             spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
     t = time.perf_counter()
-    checkpointed = _checkpoint(spark, path)
+    with commit_metadata(spark, info):
+        checkpointed = _checkpoint(spark, path)
     steps["checkpoint_s"] = round(time.perf_counter() - t, 3)
     hours = retention.total_seconds() / 3600
     if vacuum:
         t = time.perf_counter()
-        _vacuum(spark, path, hours)
+        with commit_metadata(spark, info):  # VACUUM START / END commits carry it too
+            _vacuum(spark, path, hours)
         steps["vacuum_s"] = round(time.perf_counter() - t, 3)
     after = table_stats(spark, path)
     return MaintenanceResult(name, path, before, after, round(time.perf_counter() - started, 3), zorder,

@@ -13,6 +13,7 @@ from jobs.sensors import build_check_alert_sensor, build_run_failure_alert_senso
 from orchestration.alerts import WEBHOOK_ENV_VAR, AlertSinkResource
 from orchestration.assets import build_group_asset, build_source_asset, group_key, source_key
 from orchestration.checks import QualityResource, build_group_checks
+from orchestration.maintenance import maintenance_definitions
 from orchestration.online_checks import online_definitions
 from orchestration.resources import SparkResource, StoreResource
 from orchestration.training_assets import build_training_set_asset, training_set_key
@@ -62,4 +63,4 @@ def build_definitions(registry: Registry) -> Definitions:
                        resources={**build_resources(), **online["resources"]})
 
 
-defs = build_definitions(discover(FEATURE_GROUPS_PACKAGE))
+defs = Definitions.merge(build_definitions(discover(FEATURE_GROUPS_PACKAGE)), maintenance_definitions(discover(FEATURE_GROUPS_PACKAGE)))

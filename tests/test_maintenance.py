@@ -54,8 +54,8 @@ def test_training_set_maintenance_keeps_its_recorded_inputs(built):
     assert outcome.after.version > outcome.before.version                # maintenance committed
     assert {k: v for k, v in recorded_inputs(store, TRAINING.name).items() if k != "maintenance"} == before
     assert _rows(rebuild_training_set(store, TRAINING, REGISTRY)) == original
-    assert len(registry_pins(store, REGISTRY, NO_GRACE)) == len([p for p in registry_pins(store, REGISTRY, NO_GRACE)
-                                                                if p.training_set_version == result.table_version])
+    pins = registry_pins(store, REGISTRY, NO_GRACE)  # maintenance commits are not new builds
+    assert pins and {p.training_set_version for p in pins} == {result.table_version}
 
 
 def test_renewed_pins_last_longer_and_expired_pins_release_the_files(built):
@@ -74,3 +74,23 @@ def test_renewed_pins_last_longer_and_expired_pins_release_the_files(built):
     assert history.after.stored_files == history.after.live_files    # the files only the pin needed are gone
     with pytest.raises(Exception):                                    # ... and the pinned version is unreadable
         rebuild_training_set(store, TRAINING, REGISTRY).collect()
+
+
+def test_maintenance_job_reports_an_observation_on_the_group_asset(built):
+    from dagster import DagsterEventType
+
+    from orchestration.assets import group_key
+    from orchestration.maintenance import DEFAULT_GROUP_CRON, maintenance_definitions
+    from orchestration.resources import SparkResource, StoreResource
+
+    loaded, _, _ = built
+    defs = maintenance_definitions(REGISTRY)
+    assert {s.cron_schedule for s in defs.schedules} >= {DEFAULT_GROUP_CRON}
+    job = defs.get_job_def("maintenance_acct_job")
+    result = job.execute_in_process(resources={"store": StoreResource(spark=SparkResource(), root=loaded.store.root)})
+    assert result.success
+    observed = [e for e in result.all_events if e.event_type == DagsterEventType.ASSET_OBSERVATION]
+    assert {e.asset_key for e in observed} == {group_key("acct")} and len(observed) == 2  # history + latest
+    metadata = observed[0].event_specific_data.asset_observation.metadata
+    assert {"files_before", "files_after", "bytes_before", "bytes_after", "duration_s", "retention_hours",
+            "pins_applied"} <= set(metadata)
