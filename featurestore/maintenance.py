@@ -244,7 +244,7 @@ def _checkpoint(spark: SparkSession, path: str) -> int | None:
         jvm = spark.sparkContext._jvm
         log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
         snapshot = log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty())
-        log.checkpoint(snapshot)
+        log.checkpoint(snapshot, jvm.scala.Option.empty())
         return int(snapshot.version())
     except Exception:  # noqa: BLE001 - checkpoints also happen every checkpointInterval commits
         return None

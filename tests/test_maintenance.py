@@ -37,6 +37,7 @@ def test_vacuum_keeps_pinned_versions_and_rebuild_equals_the_original(built):
     results = {r.table.split()[-1]: r for r in maintain_group(store, "acct", REGISTRY, policy=NO_GRACE, pins=pins)}
     history, latest = results["history"], results["latest"]
     assert history.before == history_before and history.zorder_by == ("account_id",)
+    assert history.checkpointed_version is not None and history.checkpointed_version >= history.before.version
     assert history.after.live_files < history.before.live_files      # compacted (3 writes -> 1 file per day)
     assert history.after.live_bytes > 0 and history.duration_s > 0
     assert history.pins_applied and history.retention_hours > 0      # the pin held the retention back
