@@ -19,10 +19,29 @@ def materialize_source(store: OfflineStore, source: SourceSpec, start: datetime,
 
 def transform_input(store: OfflineStore, spec: FeatureGroupSpec, registry: Registry,
                     start: datetime, end: datetime) -> TransformInput:
-    """The transform's input for [start, end): each source read from start - lookback to end."""
+    """The transform's input for [start, end): each source read from start - lookback to end (with every
+    version of the event ids in that range, for sources declaring an event id: see `with_all_versions`)."""
     sources = {name: store.read_source(name, registry.source(name).event_time_column,
                                        start - spec.source_lookback, end) for name in spec.sources}
-    return TransformInput(spark=store.spark, sources=sources, start=start, end=end, grain=spec.grain)
+    event_ids = {name: registry.source(name).event_id_column for name in spec.sources
+                 if registry.source(name).event_id_column}
+    for name in event_ids:
+        sources[name] = with_all_versions(store, registry.source(name), sources[name])
+    return TransformInput(spark=store.spark, sources=sources, start=start, end=end, grain=spec.grain,
+                          event_ids=event_ids)
+
+
+def with_all_versions(store: OfflineStore, source: SourceSpec, in_range):
+    """Every row of the source whose event id occurs in `in_range`: a version that moved the event out of
+    the range must still replace the one inside it (one scan of the whole source)."""
+    column = source.event_id_column
+    everything = store.read_source(source.name, source.event_time_column)
+    if column not in everything.columns:
+        from featurestore.errors import SpecError
+
+        raise SpecError(f"source {source.name!r}: no event-id column {column!r}; columns are {everything.columns}")
+    same_ids = everything.join(in_range.select(column).distinct(), on=column, how="left_semi")
+    return same_ids.unionByName(in_range.where(in_range[column].isNull()))  # null ids: refused downstream
 
 
 def materialize_group(store: OfflineStore, spec: FeatureGroupSpec, registry: Registry,

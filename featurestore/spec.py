@@ -53,6 +53,7 @@ class TransformInput:
     start: datetime
     end: datetime
     grain: Grain
+    event_ids: Mapping[str, str] = field(default_factory=dict)  # source -> its declared event-id column
 
     def snapshot_times(self) -> list[datetime]:
         """End of every grain period in [start, end): the times this run's snapshots are taken at."""
@@ -78,7 +79,12 @@ def check_name(name: str, what: str) -> None:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A raw, time-partitioned source (daily partitions) stored as a Delta table."""
+    """A raw, time-partitioned source (daily partitions) stored as a Delta table.
+
+    `event_id_column` names a column identifying each event across its versions: windowed aggregations
+    then resolve versions per event id (a correction that moves an event's time replaces it) and order
+    equal-time events by id (featurestore.aggregations.event_ids); without it, per (key, event_time).
+    """
 
     name: str
     description: str
@@ -86,10 +92,16 @@ class SourceSpec:
     start: str
     load: Callable[[SparkSession, datetime, datetime], DataFrame]
     grain: Grain = "daily"
+    event_id_column: str | None = None
 
     def __post_init__(self) -> None:
         what = f"source {self.name!r}"
         check_name(self.name, what)
+        if self.event_id_column is not None and (not isinstance(self.event_id_column, str)
+                                                 or not self.event_id_column.isidentifier()):
+            raise SpecError(f"{what}: event_id_column {self.event_id_column!r} is not a column name")
+        if self.event_id_column == self.event_time_column:
+            raise SpecError(f"{what}: event_id_column and event_time_column are both {self.event_id_column!r}")
         if self.grain not in GRAIN_STEP:
             raise SpecError(f"{what}: grain must be 'hourly' or 'daily', not {self.grain!r}")
         _utc_midnight(self.start, what)

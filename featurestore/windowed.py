@@ -63,7 +63,8 @@ class WindowedTransform:
         from featurestore.aggregations import snapshot_aggregates
 
         return snapshot_aggregates(ctx.sources[self.source], keys=list(self.keys), time_column=self.time_column,
-                                   windows=self.windows, snapshot_times=ctx.snapshot_times())
+                                   windows=self.windows, snapshot_times=ctx.snapshot_times(),
+                                   event_id_column=getattr(ctx, "event_ids", {}).get(self.source))
 
 
 def windowed_transform(source: str, time_column: str, keys: Sequence[str],

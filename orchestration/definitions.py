@@ -28,7 +28,9 @@ from orchestration.assets import build_group_asset, build_source_asset, group_ke
 from orchestration.checks import QualityResource, build_group_checks
 from orchestration.freshness import build_freshness_check, freshness_check_key
 from orchestration.online_checks import ONLINE_PREFIX, online_definitions
+from orchestration.maintenance import maintenance_definitions
 from orchestration.resources import SparkResource, StoreResource
+from orchestration.training_checks import training_set_check_definitions
 from orchestration.training_assets import TRAINING_SETS_PREFIX, build_training_set_asset, training_set_key
 
 FEATURE_GROUPS_PACKAGE = "feature_groups"
@@ -101,7 +103,8 @@ def build_definitions(registry: Registry) -> Definitions:
     return Definitions.merge(
         source_definitions(registry), group_definitions(registry), freshness_definitions(registry),
         training_set_definitions(registry), Definitions(**online_definitions(registry)),
-        automation_definitions(), alert_definitions(),
+        automation_definitions(), alert_definitions(), maintenance_definitions(registry),
+        training_set_check_definitions(registry),
         # backfills and UI launches too: one process, one Spark session per run
         Definitions(resources=build_resources(), executor=in_process_executor))
 

@@ -103,8 +103,11 @@ def _where_column(events: DataFrame, window: Window) -> Column:
     return where
 
 
-def prepare(events: DataFrame, windows: Sequence[Window], stream_of: Callable[[Window], Stream]) -> Prepared:
-    """Check each window against the events' schema and plan its source, stream and output type."""
+def prepare(events: DataFrame, windows: Sequence[Window], stream_of: Callable[[Window], Stream],
+            tie_column: str | None = None) -> Prepared:
+    """Check each window against the events' schema and plan its source, stream and output type.
+
+    `tie_column` (the engine's event-id column) orders equal-time events in Spark-built first/last tiles."""
     schema = {f.name: f.dataType for f in events.schema.fields}
     sources: dict[tuple, SourcePlan] = {}
     event_columns: dict[str, Column] = {}
@@ -156,11 +159,11 @@ def prepare(events: DataFrame, windows: Sequence[Window], stream_of: Callable[[W
         finals.append(result.alias(window.name))
     prepared = Prepared(list(sources.values()), plans, [c.alias(n) for n, c in event_columns.items()],
                         python_fields=fields, final_columns=finals)
-    prepared.tile_aggregates = tile_aggregates([p for p in plans if p.stream == "tile"])
+    prepared.tile_aggregates = tile_aggregates([p for p in plans if p.stream == "tile"], tie_column)
     return prepared
 
 
-def tile_aggregates(plans: Sequence[WindowPlan]) -> list[Column]:
+def tile_aggregates(plans: Sequence[WindowPlan], tie_column: str | None = None) -> list[Column]:
     """Partial aggregates per (key, period) for the windows computed from tiles."""
     columns: dict[str, Column] = {ROWS: F.count(F.lit(1))}
     for plan in plans:
@@ -180,7 +183,8 @@ def tile_aggregates(plans: Sequence[WindowPlan]) -> list[Column]:
         if plan.agg in ("min", "max"):
             columns[tile_col("mn" if plan.agg == "min" else "mx", d)] = getattr(F, plan.agg)(value)
         if plan.agg in ("first", "last"):
-            pair = F.when(value.isNotNull(), F.struct(F.col(TIME).alias("t"), value.alias("v")))
+            order = [F.col(TIME).alias("t")] + ([F.col(tie_column).alias("id")] if tie_column else [])
+            pair = F.when(value.isNotNull(), F.struct(*order, value.alias("v")))
             edge = F.min(pair) if plan.agg == "first" else F.max(pair)
             columns[tile_col("f" if plan.agg == "first" else "l", d)] = edge.getField("v")
     return [c.alias(n) for n, c in columns.items()]

@@ -40,10 +40,14 @@ def key_codes(table: pa.Table, keys: list[str]) -> np.ndarray:
 
 
 def sorted_items(table: pa.Table, codes: np.ndarray, times: np.ndarray, rows: np.ndarray,
-                 tiled: bool) -> Items:
-    """Items from the given table rows, sorted by (key code, time)."""
-    order = rows[np.lexsort((times[rows], codes[rows]))]
-    return Items(table.take(order), codes[order], times[order], tiled)
+                 tiled: bool, ties: np.ndarray | None = None) -> Items:
+    """Items from the given table rows, sorted by (key code, time), equal times by `ties` when given
+    (event-id ranks: first / last then take the positional edge of equal-time items)."""
+    if ties is None:
+        order = rows[np.lexsort((times[rows], codes[rows]))]
+    else:
+        order = rows[np.lexsort((ties[rows], times[rows], codes[rows]))]
+    return Items(table.take(order), codes[order], times[order], tiled, ordered_ties=ties is not None)
 
 
 def bucketed(items: Items, window: WindowPlan, q_seg: np.ndarray, q_time: np.ndarray,
@@ -57,7 +61,7 @@ def bucketed(items: Items, window: WindowPlan, q_seg: np.ndarray, q_time: np.nda
     key_sorted, bucket_sorted = items.seg[order], bucket_codes[order]
     starts = K.run_starts(key_sorted, bucket_sorted)
     sub_seg = np.cumsum(starts) - 1
-    sub = Items(table.take(order), sub_seg, items.t[order], tiled=False)
+    sub = Items(table.take(order), sub_seg, items.t[order], tiled=False, ordered_ties=items.ordered_ties)
     first_row = np.flatnonzero(starts)
     sub_key = key_sorted[first_row]
     begin = np.searchsorted(sub_key, q_seg, "left")

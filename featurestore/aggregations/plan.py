@@ -17,6 +17,7 @@ DEL = "__fs_del"        # deletion marker (history events)
 ROWS = "__fs_rows"      # tile: raw events in the tile
 ROW_ID = "__fs_row"     # entity row position (internal)
 SNAP = "__fs_snap"      # snapshot time in microseconds (output)
+EID = "__fs_eid"        # event id (sources declaring one): resolves versions, breaks equal-time ties
 
 
 def value_col(source: int) -> str:

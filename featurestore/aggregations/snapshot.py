@@ -18,10 +18,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurestore.aggregations.algebra import Window, check_windows
+from featurestore.aggregations.event_ids import event_id_columns, resolve_event_ids, tie_ranks
 from featurestore.aggregations.inputs import (check_keys, check_time, history_columns, micros, prepare)
 from featurestore.aggregations.partition import (evaluate, key_codes, read_partition, sorted_items,
                                                  to_batches)
-from featurestore.aggregations.plan import DEL, SNAP, STREAM, WT, Stream, WindowPlan
+from featurestore.aggregations.plan import DEL, EID, SNAP, STREAM, WT, Stream, WindowPlan
 from featurestore.aggregations.plan import T as TIME
 from featurestore.aggregations.sweep import column
 from featurestore.aggregations.tiles import build_tiles
@@ -42,6 +43,7 @@ class SnapshotPlan:
     activity_size: int | None            # the largest window (None = unbounded)
     step: int | None                     # grid step (tiles are [anchor + i * step, anchor + (i + 1) * step))
     tiles_in_spark: bool                 # tiles come pre-aggregated from Spark (else built in the sweep)
+    event_ids: bool = False              # equal-time events are ordered by event id
 
 
 def grid_step(snapshots: Sequence[int]) -> int | None:
@@ -68,7 +70,7 @@ def _largest(windows: Sequence[Window]) -> Window:
 
 def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
                         windows: Sequence[Window], snapshot_times: Sequence[datetime],
-                        pre_aggregate: bool = False) -> DataFrame:
+                        pre_aggregate: bool = False, event_id_column: str | None = None) -> DataFrame:
     """One row per (key, snapshot time s) whose key has an event in the largest window before s.
 
     Columns: keys, `event_time` (= s) and one column per window over events with
@@ -80,6 +82,9 @@ def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
     Tiles are built in the sweep after one shuffle of the raw events (default), or with
     `pre_aggregate=True` by Spark with map-side partial aggregation before shuffling: better when
     there are many events per key and period, worse (two shuffles) when events are sparse.
+
+    With `event_id_column`, versions resolve per event id instead of per (key, time) and equal-time
+    events are ordered by id (see featurestore.aggregations.event_ids).
     """
     what = "snapshot_aggregates"
     keys = check_keys(events, keys, what)
@@ -89,13 +94,14 @@ def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
         raise SpecError(f"{what}: a key may not be called {EVENT_TIME!r}")
     snapshots = tuple(sorted({micros(s) for s in snapshot_times}))
     step = grid_step(snapshots)
-    prepared = prepare(events, windows, _stream_chooser(step))
+    event_id = event_id_columns(events, event_id_column, what)
+    prepared = prepare(events, windows, _stream_chooser(step), EID if event_id else None)
     largest = _largest(windows)
     largest_plan = prepared.windows[windows.index(largest)]
     streams = {p.stream for p in prepared.windows} | {largest_plan.stream}
     tiles_in_spark = pre_aggregate and "tile" in streams
     plan = SnapshotPlan(tuple(keys), snapshots, tuple(prepared.windows), largest_plan.stream,
-                        largest.size_micros, step, tiles_in_spark)
+                        largest.size_micros, step, tiles_in_spark, bool(event_id))
     key_fields = [events.schema[k] for k in keys]
     python_schema = T.StructType(key_fields + [T.StructField(SNAP, T.LongType(), False)]
                                  + prepared.python_fields)
@@ -105,16 +111,18 @@ def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
         spark = events.sparkSession
         return spark.createDataFrame([], python_schema).select(*final)
 
-    rows = events.where(F.col(time_column).isNotNull())
+    rows = events.select(*keys, F.unix_micros(F.col(time_column)).alias(TIME), *event_id,
+                         *prepared.event_columns, *history_columns(events))
+    if event_id:  # versions resolve per id before any time filter (a correction may move the event)
+        rows = resolve_event_ids(rows, name=event_id_column, what=what)
+    rows = rows.where(F.col(TIME).isNotNull())
     for k in keys:
         rows = rows.where(F.col(k).isNotNull())
-    rows = rows.select(*keys, F.unix_micros(F.col(time_column)).alias(TIME),
-                       *prepared.event_columns, *history_columns(events))
     rows = rows.where(F.col(TIME) < snapshots[-1])
     sizes = [w.size_micros for w in windows]
     if None not in sizes:
         rows = rows.where(F.col(TIME) >= snapshots[0] - max(sizes))
-    if WT in rows.columns:
+    if WT in rows.columns and not event_id:
         rows = latest_versions(rows, keys)
 
     partitions = int(events.sparkSession.conf.get("spark.sql.shuffle.partitions"))
@@ -172,7 +180,8 @@ def snapshot_partition(batches: Iterator[pa.RecordBatch], plan: SnapshotPlan) ->
     codes = key_codes(table, list(plan.keys))
     times = column(table, TIME).to_numpy()
     stream = column(table, STREAM).to_numpy()
-    items = {"event": sorted_items(table, codes, times, np.flatnonzero(stream == 0), False)}
+    ties = tie_ranks(table) if plan.event_ids else None
+    items = {"event": sorted_items(table, codes, times, np.flatnonzero(stream == 0), False, ties)}
     tiled = [w for w in plan.windows if w.stream == "tile"]
     if plan.tiles_in_spark:
         items["tile"] = sorted_items(table, codes, times, np.flatnonzero(stream == 1), True)

@@ -95,8 +95,10 @@ INT_OPS: dict[str, Callable] = {"min": np.minimum, "max": np.maximum}
 class Items:
     """One item stream (events or tiles) sorted by (segment, time); window values on demand."""
 
-    def __init__(self, table: pa.Table, seg: np.ndarray, t: np.ndarray, tiled: bool):
+    def __init__(self, table: pa.Table, seg: np.ndarray, t: np.ndarray, tiled: bool, *,
+                 ordered_ties: bool = False):
         self.table, self.seg, self.t, self.tiled = table, seg, t, tiled
+        self.ordered_ties = ordered_ties  # equal-time items are in event-id order: edges are positional
         self.n = len(t)
         self.seg_first = K.first_index_of_run(K.run_starts(seg))
         self._cache: dict = {}
@@ -292,7 +294,7 @@ class Items:
     def _edge_values(self, source: SourcePlan, which: str) -> tuple[np.ndarray, Values]:
         """first: per item the smallest valid value among items of the same (segment, time); last: greatest."""
         values = self.values(source, "f" if which == "first" else "l")
-        if self.tiled:
+        if self.tiled or self.ordered_ties:
             return values.data, values
         def build():
             op = "min" if which == "first" else "max"

@@ -4,6 +4,12 @@ Windows: snapshot at s covers s - w <= t < s; as of ts covers ts - w < t <= ts (
 unbounded). Rows failing `where` count nowhere; nulls count only in row_count. History events: per
 (key, time) only the version with the greatest write_time (<= as_known_at if given; a delete marker wins
 a tie) counts, and none if that version is a delete marker. Floats order with NaN greatest.
+
+Event-id rule (`event_id` given): an event is its id, not its (key, time). Of all versions of one id (after
+the as-known-at filter) the one with the greatest write_time (a delete marker wins a tie) decides the
+event's key, time and values, and removes it when it is a marker; only then are rows with a null key or
+time ignored. Plain events (no write_time) must have distinct ids. first / last at equal times take the
+smallest / greatest event id (without ids: the smallest / greatest value).
 """
 
 from __future__ import annotations
@@ -109,6 +115,31 @@ def in_as_of_window(t: datetime, ts: datetime, size: timedelta | None) -> bool:
     return t <= ts and (size is None or ts - size < t)
 
 
+def latest_by_event_id(events: list[dict], event_id: str, as_known_at: datetime | None = None) -> list[dict]:
+    """The surviving latest version of every event id (plain events: each id must occur once)."""
+    assert all(e[event_id] is not None for e in events), "null event id"
+    if not events or WRITE_TIME not in events[0]:
+        ids = [e[event_id] for e in events]
+        assert len(ids) == len(set(ids)), "duplicate event id without write_time"
+        return list(events)
+    best: dict = {}
+    for row in events:
+        if as_known_at is not None and (row[WRITE_TIME] is None or row[WRITE_TIME] > as_known_at):
+            continue
+        rank = (row[WRITE_TIME] is not None, row[WRITE_TIME] or datetime.min, bool(row.get(IS_DELETED)))
+        if row[event_id] not in best or rank > best[row[event_id]][0]:
+            best[row[event_id]] = (rank, row)
+    return [row for _, row in best.values() if not row.get(IS_DELETED)]
+
+
+def resolve(events: list[dict], keys: Sequence[str], time_column: str, as_known_at: datetime | None = None,
+            event_id: str | None = None) -> list[dict]:
+    """Either rule: per event id (then the usable rows) or the usable rows per (key, time)."""
+    if event_id is not None:
+        return _usable(latest_by_event_id(events, event_id, as_known_at), keys, time_column)
+    return latest_versions(_usable(events, keys, time_column), keys, time_column, as_known_at)
+
+
 def latest_versions(events: list[dict], keys: Sequence[str], time_column: str,
                     as_known_at: datetime | None = None) -> list[dict]:
     """Plain events unchanged; history events reduced to the surviving latest version per (key, time)."""
@@ -125,16 +156,20 @@ def latest_versions(events: list[dict], keys: Sequence[str], time_column: str,
     return [row for _, row in best.values() if not row.get(IS_DELETED)]
 
 
-def window_value(window: RefWindow, rows: list[dict], time_column: str):
-    """The window's value over the rows already inside its time range."""
+def window_value(window: RefWindow, rows: list[dict], time_column: str, event_id: str | None = None):
+    """The window's value over the rows already inside its time range (equal times ordered by event id)."""
     kept = [r for r in rows if window.where is None or window.where(r) is True]
+
+    def order(r):
+        return (r[time_column], r[event_id]) if event_id else r[time_column]
+
     if window.group_by is None:
-        return aggregate(window.agg, [(r[time_column], r[window.column] if window.column else 1) for r in kept])
+        return aggregate(window.agg, [(order(r), r[window.column] if window.column else 1) for r in kept])
     buckets: dict = {}
     for r in kept:
         if r[window.group_by] is not None:
             buckets.setdefault(r[window.group_by], []).append(r)
-    return {b: aggregate(window.agg, [(r[time_column], r[window.column] if window.column else 1) for r in rs])
+    return {b: aggregate(window.agg, [(order(r), r[window.column] if window.column else 1) for r in rs])
             for b, rs in buckets.items()}
 
 
@@ -143,9 +178,10 @@ def _usable(events: list[dict], keys: Sequence[str], time_column: str) -> list[d
 
 
 def snapshot_reference(events: list[dict], keys: Sequence[str], time_column: str,
-                       windows: Sequence[RefWindow], snapshot_times: Sequence[datetime]) -> list[dict]:
+                       windows: Sequence[RefWindow], snapshot_times: Sequence[datetime],
+                       event_id: str | None = None) -> list[dict]:
     """One dict per (key, s) with an event in the largest window before s: keys, event_time, windows."""
-    events = latest_versions(_usable(events, keys, time_column), keys, time_column)
+    events = resolve(events, keys, time_column, event_id=event_id)
     largest = max(windows, key=lambda w: (w.size is None, w.size or timedelta(0)))
     out = []
     for key in sorted({tuple(e[k] for k in keys) for e in events}, key=repr):
@@ -157,16 +193,16 @@ def snapshot_reference(events: list[dict], keys: Sequence[str], time_column: str
             row["event_time"] = s
             for w in windows:
                 inside = [e for e in mine if in_snapshot_window(e[time_column], s, w.size)]
-                row[w.name] = window_value(w, inside, time_column)
+                row[w.name] = window_value(w, inside, time_column, event_id)
             out.append(row)
     return out
 
 
 def as_of_reference(entity_rows: list[dict], events: list[dict], keys: Sequence[str], entity_time_column: str,
                     event_time_column: str, windows: Sequence[RefWindow],
-                    as_known_at: datetime | None = None) -> list[dict]:
+                    as_known_at: datetime | None = None, event_id: str | None = None) -> list[dict]:
     """Each entity row (in order) extended with one value per window as of its timestamp."""
-    events = latest_versions(_usable(events, keys, event_time_column), keys, event_time_column, as_known_at)
+    events = resolve(events, keys, event_time_column, as_known_at, event_id)
     out = []
     for entity in entity_rows:
         ts = entity[entity_time_column]
@@ -177,6 +213,6 @@ def as_of_reference(entity_rows: list[dict], events: list[dict], keys: Sequence[
         row = dict(entity)
         for w in windows:
             inside = [e for e in mine if in_as_of_window(e[event_time_column], ts, w.size)]
-            row[w.name] = window_value(w, inside, event_time_column)
+            row[w.name] = window_value(w, inside, event_time_column, event_id)
         out.append(row)
     return out
