@@ -40,8 +40,9 @@ corrections = st.lists(st.tuples(st.integers(0, 13), st.none() | coarse_times, s
 
 
 def history(events: list[dict], changes: list[tuple]) -> list[dict]:
-    """Versions: each original once (write time BASE), then corrections of earlier versions by id."""
-    rows = [{**e, "eid": f"e{i:02d}", WRITE_TIME: BASE, IS_DELETED: False} for i, e in enumerate(events)]
+    """Versions: each original once (write time BASE + i µs), then corrections of earlier versions by id."""
+    # distinct write times (as the store stamps them): equal (key, time, write_time) would be ambiguous
+    rows = [{**e, "eid": f"e{i:02d}", WRITE_TIME: BASE + i * US, IS_DELETED: False} for i, e in enumerate(events)]
     for number, (index, moved_to, new_key, deleted, amount, late) in enumerate(changes, start=1):
         if not events:
             break
