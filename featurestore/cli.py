@@ -211,8 +211,7 @@ def _gate_warning(args: argparse.Namespace, store: FeatureStore) -> str | None:
     $DAGSTER_HOME: a FeatureStoreError if a failed ERROR check blocks the set, else the warning to print
     with --ignore-checks. Dagster is imported only here, and only when there is an instance."""
     home = os.environ.get("DAGSTER_HOME")
-    if not home or not os.path.isfile(os.path.join(home, "dagster.yaml")) and not os.path.isdir(
-            os.path.join(home, "history")):
+    if not home or not os.path.isdir(home):
         return None
     from orchestration.gate import instance_gate
 
