@@ -197,13 +197,21 @@ class OfflineStore:
 
     def _keys_frame(self, spec: FeatureGroupSpec, keys: DataFrame | Iterable[Mapping]) -> DataFrame:
         """Key rows (a DataFrame or dicts) as a DataFrame of the spec's key columns and types."""
+        from featurestore.online import key_tuples  # strict key typing (no 3.7 -> 3, no True -> 1)
+        from featurestore.types import SAFE_CASTS
+
         if not hasattr(keys, "schema"):
             schema = ", ".join(f"`{k.name}` {spark_type(k.dtype).simpleString()}" for k in spec.keys)
-            rows = [tuple(row.get(k) for k in spec.key_names) for row in keys]
-            keys = self.spark.createDataFrame(rows, schema)
+            keys = self.spark.createDataFrame(key_tuples(spec, list(keys)), schema)
         missing = [k for k in spec.key_names if k not in keys.columns]
         if missing:
             raise DataValidationError(f"feature group {spec.name!r}: key column(s) {missing} missing")
+        types = {f.name: dtype_name(f.dataType) for f in keys.schema.fields}
+        for k in spec.keys:
+            if types[k.name] != k.dtype and types[k.name] not in SAFE_CASTS.get(k.dtype, set()):
+                raise DataValidationError(f"feature group {spec.name!r}: key column {k.name!r} is "
+                                          f"{types[k.name]} in the keys given, declared {k.dtype}; nothing "
+                                          "was written (keys are never rounded or cast)")
         return keys.select(*[F.col(k.name).cast(spark_type(k.dtype)).alias(k.name) for k in spec.keys])
 
     def _append_changes(self, spec: FeatureGroupSpec, incoming: DataFrame, *, deleted: bool,
