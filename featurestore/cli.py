@@ -262,11 +262,12 @@ def parse_key(spec: FeatureGroupSpec, text: str) -> dict[str, str]:
 
 def cmd_lookup(args: argparse.Namespace, store: FeatureStore) -> int:
     from featurestore.errors import FeatureStoreError
-    from featurestore.online import key_tuples
+    from featurestore.online import key_tuples, keys_from_text
 
     spec = _group(store, args.group)
     keys = [parse_key(spec, text) for text in args.keys]
     try:
+        keys = keys_from_text(spec, keys)  # '3' -> 3 for an int key, never '3.7'
         key_tuples(spec, keys)
     except FeatureStoreError as error:
         raise UsageError(str(error)) from None

@@ -15,3 +15,7 @@ class SchemaMismatchError(FeatureStoreError, ValueError):
 
 class DataValidationError(FeatureStoreError, ValueError):
     """Data handed to the store breaks a rule (null key, duplicate key and time, ...); nothing was written."""
+
+
+class InvalidKeyError(DataValidationError):
+    """An entity key (in a lookup or a delete) is missing or not of the group's key type; nothing coerced."""

@@ -12,19 +12,24 @@ SpecError naming both (featurestore.pit.resolve_output_names).
 from __future__ import annotations
 
 import json
+import logging
+import math
+import numbers
 import os
 import random
+import re
 import sqlite3
+import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from featurestore.columns import EVENT_TIME, IS_DELETED, WRITE_TIME
-from featurestore.errors import FeatureStoreError, SpecError
+from featurestore.errors import FeatureStoreError, InvalidKeyError, SpecError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -32,10 +37,14 @@ if TYPE_CHECKING:
     from featurestore.spec import FeatureGroupSpec
     from featurestore.store import OfflineStore
 
+log = logging.getLogger(__name__)
 KeyTuple = tuple
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SQL_TYPES = {"string": "TEXT", "int": "INTEGER", "long": "INTEGER", "bool": "INTEGER", "float": "REAL",
               "double": "REAL", "date": "TEXT", "timestamp": "INTEGER"}
+_FLOATS = ("float", "double")
+_NAN_TEXT = "NaN"
+_INT_RANGE = {"int": (-2**31, 2**31 - 1), "long": (-2**63, 2**63 - 1)}
 _CHUNK = 500  # keys per SQL statement (well under SQLite's variable limit)
 ONLINE_PATH_ENV = "FEATURESTORE_ONLINE_PATH"
 
@@ -64,6 +73,8 @@ def _to_sql(value: Any, dtype: str) -> Any:
         return int(value)
     if dtype == "timestamp" and isinstance(value, datetime):
         return datetime_to_micros(value)
+    if dtype in _FLOATS and isinstance(value, float) and math.isnan(value):
+        return _NAN_TEXT  # SQLite stores a NaN REAL as NULL; this text keeps it apart from a null value
     return value
 
 
@@ -76,31 +87,106 @@ def _from_sql(value: Any, dtype: str) -> Any:
         return date.fromisoformat(value)
     if dtype == "bool":
         return bool(value)
+    if dtype in _FLOATS and value == _NAN_TEXT:
+        return math.nan
     return value
 
 
 def _key_value(spec: FeatureGroupSpec, name: str, dtype: str, value: Any) -> Any:
-    """A key value in its declared type ('42' for a string key given as 42); error if it cannot be."""
-    if value is None:
-        raise FeatureStoreError(f"feature group {spec.name!r}: key {name!r} is None")
-    try:
-        if dtype == "string":
-            return str(value)
-        if dtype in ("int", "long"):
-            return int(value)
-        if dtype in ("float", "double"):
-            return float(value)
-        if dtype == "bool":
-            return value if isinstance(value, bool) else str(value).lower() in ("1", "true")
-        if dtype == "date":
-            return value if isinstance(value, date) else date.fromisoformat(str(value))
-        if dtype == "timestamp":
-            from featurestore.times import to_utc
+    """A lookup key value of the declared type, exactly; InvalidKeyError naming the group and key otherwise.
 
-            return to_utc(value if isinstance(value, datetime) else str(value), f"key {name!r}")
-    except (TypeError, ValueError):
-        raise FeatureStoreError(f"feature group {spec.name!r}: key {name!r} value {value!r} is not a {dtype}") from None
+    Accepted: a string key takes `str`; an int/long key Python or numpy integers in range (never a bool,
+    a float such as 3.0 or 3.7, or a string such as '3'); a float/double key a real number or an integer
+    (exact below 2**53; a float key is rounded to 32 bits as stored), never NaN, a bool or a string; a bool
+    key `bool` or numpy bool only; a date key a `date` (not a datetime) or an ISO date string; a timestamp
+    key a datetime (naive = UTC), pandas Timestamp or ISO-8601 string. Nothing is coerced otherwise.
+    """
+    def refuse(why: str) -> InvalidKeyError:
+        return InvalidKeyError(f"feature group {spec.name!r}: key {name!r} is {dtype}; {why}")
+
+    kind = f"{type(value).__name__} {value!r}"
+    if value is None:
+        raise refuse("got None (keys are never null)")
+    boolean = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", None) == "b"
+    if dtype == "string":
+        if isinstance(value, str):
+            return str(value)
+        raise refuse(f"got {kind}; pass the key as a string")
+    if dtype in _INT_RANGE:
+        if boolean or not isinstance(value, numbers.Integral):
+            hint = " (no rounding or parsing)" if isinstance(value, (numbers.Real, str)) and not boolean else ""
+            raise refuse(f"got {kind}; pass an integer{hint}")
+        low, high = _INT_RANGE[dtype]
+        if not low <= int(value) <= high:
+            raise refuse(f"got {value!r}, outside the {dtype} range [{low}, {high}]")
+        return int(value)
+    if dtype in _FLOATS:
+        if boolean or not isinstance(value, numbers.Real):
+            raise refuse(f"got {kind}; pass a number")
+        if isinstance(value, numbers.Integral) and abs(int(value)) > 2**53:
+            raise refuse(f"got the integer {value!r}, which a {dtype} cannot hold exactly")
+        number = float(value)
+        if math.isnan(number):
+            raise refuse("got NaN, which is never a key (rows with a NaN key are not served online)")
+        return struct.unpack("f", struct.pack("f", number))[0] if dtype == "float" else number
+    if dtype == "bool":
+        if boolean:
+            return bool(value)
+        raise refuse(f"got {kind}; pass True or False")
+    if dtype == "date":
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise refuse(f"got {kind}; pass a date or an ISO date like '2026-01-31'")
+    if dtype == "timestamp":
+        from featurestore.times import to_utc
+
+        if isinstance(value, (datetime, str)) or hasattr(value, "to_pydatetime"):
+            try:
+                return to_utc(value, f"feature group {spec.name!r}: key {name!r}")
+            except SpecError as error:
+                raise InvalidKeyError(str(error)) from None
+        raise refuse(f"got {kind}; pass a datetime or an ISO-8601 string")
     return value
+
+
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def key_from_text(spec: FeatureGroupSpec, name: str, dtype: str, text: str) -> Any:
+    """A key value parsed from text (command line, query string) by its declared type, strictly:
+    '3' for an int key, never '3.7'; 'true'/'false' for a bool key; InvalidKeyError otherwise."""
+    def refuse(what: str) -> InvalidKeyError:
+        return InvalidKeyError(f"feature group {spec.name!r}: key {name!r} is {dtype}; {text!r} is not {what}")
+
+    if dtype in _INT_RANGE:
+        if not _INT_TEXT.fullmatch(text.strip()):
+            raise refuse("an integer")
+        return _key_value(spec, name, dtype, int(text))
+    if dtype in _FLOATS:
+        try:
+            number = float(text)
+        except ValueError:
+            raise refuse("a number") from None
+        return _key_value(spec, name, dtype, number)
+    if dtype == "bool":
+        folded = text.strip().lower()
+        if folded not in _TRUE + _FALSE:
+            raise refuse("true or false")
+        return folded in _TRUE
+    return _key_value(spec, name, dtype, text)
+
+
+def keys_from_text(spec: FeatureGroupSpec, rows: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Entity rows of text values (as `featurestore lookup` parses them) typed by the group's key types."""
+    types = {k.name: k.dtype for k in spec.keys}
+    return [{name: key_from_text(spec, name, types[name], value) if name in types and isinstance(value, str)
+             else value for name, value in row.items()} for row in rows]
 
 
 def key_tuples(spec: FeatureGroupSpec, keys: Sequence[Mapping[str, Any]]) -> list[KeyTuple]:
@@ -109,7 +195,7 @@ def key_tuples(spec: FeatureGroupSpec, keys: Sequence[Mapping[str, Any]]) -> lis
     for row in keys:
         missing = [k for k in spec.key_names if k not in row]
         if missing:
-            raise FeatureStoreError(f"feature group {spec.name!r}: key column(s) {missing} missing from {dict(row)}")
+            raise InvalidKeyError(f"feature group {spec.name!r}: key column(s) {missing} missing from {dict(row)}")
         tuples.append(tuple(_key_value(spec, k.name, k.dtype, row[k.name]) for k in spec.keys))
     return tuples
 
@@ -136,6 +222,11 @@ class SyncResult:
     watermark: datetime | None
     delta_version: int | None
     seconds: float
+    skipped: int = 0
+    """Rows not copied because their key cannot be stored or looked up (a NaN float key, or a row SQLite
+    refused); the rest of the group is synced all the same."""
+    skipped_examples: tuple = ()
+    """Up to five of them: ({key: value}, reason)."""
 
 
 def _fingerprint(spec: FeatureGroupSpec) -> str:
@@ -238,6 +329,12 @@ class OnlineStore:
                   f"VALUES ({', '.join('?' * len(columns))})")
         delete = f"DELETE FROM {_table(spec.name)} WHERE ({keys}) = ({', '.join('?' * len(spec.key_names))})"
         dtypes = [c.dtype for c in spec.keys] + ["timestamp", "timestamp"] + [f.dtype for f in spec.features]
+        float_keys = [k.name for k in spec.keys if k.dtype in _FLOATS]
+        skipped: list[tuple[dict, str]] = []
+
+        def skip(row: dict, reason: str) -> None:
+            skipped.append(({k: row[k] for k in spec.key_names}, reason))
+
         conn.execute("BEGIN IMMEDIATE")
         try:
             if full:
@@ -246,13 +343,14 @@ class OnlineStore:
                 puts, drops = [], []
                 for row in chunk:
                     new_watermark = row[WRITE_TIME] if new_watermark is None else max(new_watermark, row[WRITE_TIME])
-                    if row[IS_DELETED]:
-                        drops.append(tuple(_to_sql(row[k.name], k.dtype) for k in spec.keys))
+                    if any(row[k] is not None and math.isnan(row[k]) for k in float_keys):
+                        skip(row, "NaN key")  # never a lookup key: see _key_value
+                    elif row[IS_DELETED]:
+                        drops.append((row, tuple(_to_sql(row[k.name], k.dtype) for k in spec.keys)))
                     else:
-                        puts.append(tuple(_to_sql(row[c], t) for c, t in zip(columns, dtypes)))
-                conn.executemany(insert, puts)
-                conn.executemany(delete, drops)
-                upserted, deleted = upserted + len(puts), deleted + len(drops)
+                        puts.append((row, tuple(_to_sql(row[c], t) for c, t in zip(columns, dtypes))))
+                upserted += _apply(conn, insert, puts, skip)
+                deleted += _apply(conn, delete, drops, skip)
             conn.execute("INSERT OR REPLACE INTO _sync_state VALUES (?, ?, ?, ?, ?)",
                          (spec.name, _fingerprint(spec), new_watermark, version,
                           datetime.now(timezone.utc).isoformat()))
@@ -260,8 +358,11 @@ class OnlineStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if skipped:
+            log.warning("feature group %r: %d row(s) not synced to the online store (%s), e.g. %s",
+                        spec.name, len(skipped), ", ".join(sorted({why for _, why in skipped})), skipped[0][0])
         return SyncResult(spec.name, upserted, deleted, full, micros_to_datetime(new_watermark), version,
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, len(skipped), tuple(skipped[:5]))
 
     # ---- reads
     def get(self, spec: FeatureGroupSpec, keys: Sequence[KeyTuple]) -> dict[KeyTuple, dict]:
@@ -276,7 +377,7 @@ class OnlineStore:
         select = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_table(spec.name)} WHERE "
         wanted = list(dict.fromkeys(tuple(_to_sql(v, k.dtype) for v, k in zip(t, spec.keys)) for t in keys))
         names = columns[n:]
-        converted = [i for i, t in enumerate(dtypes) if t in ("timestamp", "date", "bool")]
+        converted = [i for i, t in enumerate(dtypes) if t in ("timestamp", "date", "bool", *_FLOATS)]
         plain_keys = all(k.dtype not in ("timestamp", "date", "bool") for k in spec.keys)
         found: dict[KeyTuple, dict] = {}
         for start in range(0, len(wanted), _CHUNK):
@@ -307,6 +408,29 @@ class OnlineStore:
         keys = [tuple(_from_sql(v, k.dtype) for v, k in zip(r, spec.keys)) for r in conn.execute(
             f"SELECT {', '.join(_quote(k) for k in spec.key_names)} FROM {_table(spec.name)}")]
         return random.Random(seed).sample(keys, min(size, len(keys)))
+
+
+def _apply(conn: sqlite3.Connection, sql: str, rows: list[tuple[dict, tuple]], skip: Callable[[dict, str], None]) -> int:
+    """Run `sql` for every row (one executemany); if SQLite refuses one, run them one by one in a savepoint
+    and skip (report) the refused ones. The number of rows applied."""
+    if not rows:
+        return 0
+    conn.execute("SAVEPOINT chunk")
+    try:
+        conn.executemany(sql, [params for _, params in rows])
+        conn.execute("RELEASE chunk")
+        return len(rows)
+    except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError, OverflowError):
+        conn.execute("ROLLBACK TO chunk")
+        conn.execute("RELEASE chunk")
+    applied = 0
+    for row, params in rows:
+        try:
+            conn.execute(sql, params)
+            applied += 1
+        except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError, OverflowError) as error:
+            skip(row, f"refused by SQLite: {error}")
+    return applied
 
 
 def _chunks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
@@ -426,6 +550,8 @@ class ConsistencyReport:
     online_rows: int
     offline_rows: int
     mismatches: list[dict] = field(default_factory=list)
+    unservable_rows: int = 0
+    """Live rows of the Delta table whose key is NaN: never synced, so not counted in offline_rows."""
 
     @property
     def ok(self) -> bool:
@@ -455,6 +581,12 @@ def check_consistency(store: OfflineStore, online: OnlineStore, spec: FeatureGro
                                  [{"problem": "never synced to the online store"}])
     version = state["delta_version"]
     table = store.spark.read.format("delta").option("versionAsOf", version).load(store.latest_path(spec.name))
+    nan_key = F.lit(False)
+    for key in spec.keys:
+        if key.dtype in _FLOATS:
+            nan_key = nan_key | F.isnan(F.col(key.name))
+    unservable = table.filter(~F.col(IS_DELETED) & nan_key).count() if any(k.dtype in _FLOATS for k in spec.keys) else 0
+    table = table.filter(~nan_key)  # rows with a NaN key are never synced (SyncResult.skipped)
     offline_rows = table.filter(~F.col(IS_DELETED)).count()
     rng_seed = seed if seed is not None else random.randrange(2**31)
     sampled_rows = table.select(*spec.key_names).orderBy(F.rand(rng_seed)).limit(sample_size).collect()
@@ -468,11 +600,19 @@ def check_consistency(store: OfflineStore, online: OnlineStore, spec: FeatureGro
         if expected is not None and expected.pop(IS_DELETED):
             expected = None
         actual = stored.get(key)
-        if expected != actual:
+        if not _same(expected, actual):
             mismatches.append({"key": dict(zip(spec.key_names, key)), "offline": expected, "online": actual})
     return ConsistencyReport(spec.name, version, current, len(keys), online.count(spec.name), offline_rows,
-                             mismatches)
+                             mismatches, unservable)
+
+
+def _same(offline: dict | None, online: dict | None) -> bool:
+    """Equal rows, NaN equal to NaN (it round-trips through SQLite as NaN)."""
+    if offline is None or online is None or offline.keys() != online.keys():
+        return offline == online
+    return all(a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+               for a, b in ((offline[c], online[c]) for c in offline))
 
 
 __all__ = ["ConsistencyReport", "OnlineStore", "SyncResult", "check_consistency", "delta_get",
-           "get_online_features"]
+           "get_online_features", "key_from_text", "key_tuples", "keys_from_text"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Literal
 
-from featurestore.columns import SYSTEM_COLUMNS
+from featurestore.columns import EVENT_TIME, reserved_reason
 from featurestore.cron import validate_cron
 from featurestore.durations import parse_duration
 from featurestore.errors import SpecError
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 Grain = Literal["hourly", "daily"]
 GRAIN_STEP: dict[str, timedelta] = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 DEFAULT_CRON: dict[str, str] = {"hourly": "5 * * * *", "daily": "30 1 * * *"}
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")  # group, source and training-set names (fullmatch: no trailing newline)
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # ASCII identifiers (so case folding is plain); a leading
+# underscore passes here and is then refused as reserved, with that reason
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,40 @@ def _utc_midnight(day: str, what: str) -> datetime:
 
 
 def check_name(name: str, what: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise SpecError(f"{what}: name {name!r} must be lower_snake_case (letters, digits, underscores)")
+    """A group, source or training-set name: lower_snake_case, nothing else (it names folders and tables)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise SpecError(f"{what}: name {name!r} must be lower_snake_case: a lowercase letter, then lowercase "
+                        "letters, digits or underscores")
+
+
+def check_columns(what: str, names: list[str], event_time_column: str) -> None:
+    """Keys and features: ASCII identifiers, none reserved, none equal to another or to the event-time
+    column ignoring case (Spark resolves column names case-insensitively)."""
+    for name in names:
+        if not isinstance(name, str) or not _COLUMN.fullmatch(name):
+            raise SpecError(f"{what}: column name {name!r} is not a valid identifier (a letter, then ASCII "
+                            "letters, digits or underscores)")
+        reason = reserved_reason(name)
+        if reason:
+            raise SpecError(f"{what}: column {name!r} is a reserved name: it {reason}")
+    folded: dict[str, list[str]] = {}
+    for name in names:
+        folded.setdefault(name.lower(), []).append(name)
+    duplicates = sorted(n for group in folded.values() if len(group) > 1 for n in dict.fromkeys(group))
+    if duplicates:
+        exact = sorted({n for n in names if names.count(n) > 1})
+        if exact:
+            raise SpecError(f"{what}: duplicate column name(s) {exact} among keys and features")
+        raise SpecError(f"{what}: column names {duplicates} differ only in case; Spark treats them as one "
+                        "column, so rename one")
+    if not isinstance(event_time_column, str) or not _COLUMN.fullmatch(event_time_column):
+        raise SpecError(f"{what}: event-time column {event_time_column!r} is not a valid identifier")
+    if event_time_column.lower() in folded:
+        raise SpecError(f"{what}: event-time column {event_time_column!r} is also a key or feature"
+                        + ("" if event_time_column in names else " (ignoring case)"))
+    reason = reserved_reason(event_time_column)
+    if reason and event_time_column.lower() != EVENT_TIME:
+        raise SpecError(f"{what}: event-time column {event_time_column!r} is a reserved name: it {reason}")
 
 
 @dataclass(frozen=True)
@@ -161,19 +195,11 @@ class FeatureGroupSpec:
         for column in self.keys + self.features:
             if not isinstance(column, Field):
                 raise SpecError(f"{what}: {column!r} is not a Key or Feature")
-            if not isinstance(column.name, str) or not column.name.isidentifier():
-                raise SpecError(f"{what}: column name {column.name!r} is not a valid identifier")
+        check_columns(what, [c.name for c in self.keys + self.features], self.event_time_column)
+        for column in self.keys + self.features:
             if column.dtype not in SPARK_TYPES:
                 raise SpecError(f"{what}: column {column.name!r} has unknown type {column.dtype!r}; "
                                 f"use one of {sorted(SPARK_TYPES)}")
-            if column.name in SYSTEM_COLUMNS:
-                raise SpecError(f"{what}: column {column.name!r} is a reserved system column name")
-        names = [c.name for c in self.keys + self.features]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise SpecError(f"{what}: duplicate column name(s) {duplicates} among keys and features")
-        if self.event_time_column in names:
-            raise SpecError(f"{what}: event-time column {self.event_time_column!r} is also a key or feature")
         if self.grain not in GRAIN_STEP:
             raise SpecError(f"{what}: grain must be 'hourly' or 'daily', not {self.grain!r}")
         if not callable(self.transform):

@@ -21,7 +21,7 @@ from featurestore.errors import DataValidationError, FeatureStoreError
 from featurestore.history_write import STATUS, newest_per  # noqa: F401 - newest_per is part of this API
 from featurestore.spark_times import date_literal, timestamp_literal, utc_date
 from featurestore.times import to_utc, to_utc_or_none
-from featurestore.types import spark_type
+from featurestore.types import dtype_name, spark_type
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -245,6 +245,9 @@ class OfflineStore:
 
     def _keys_frame(self, spec: FeatureGroupSpec, keys: DataFrame | Iterable[Mapping]) -> DataFrame:
         """Key rows (a DataFrame or dicts) as a DataFrame of the spec's key columns and types."""
+        from featurestore.online import key_tuples  # strict key typing (no 3.7 -> 3, no True -> 1)
+        from featurestore.types import SAFE_CASTS
+
         if not hasattr(keys, "schema"):
             keys = list(keys)
             for row in keys:
@@ -253,11 +256,16 @@ class OfflineStore:
                     raise DataValidationError(f"feature group {spec.name!r}: key column(s) {missing} missing "
                                               f"from key {dict(row)!r}")
             schema = ", ".join(f"`{k.name}` {spark_type(k.dtype).simpleString()}" for k in spec.keys)
-            rows = [tuple(row[k] for k in spec.key_names) for row in keys]
-            keys = self.spark.createDataFrame(rows, schema)
+            keys = self.spark.createDataFrame(key_tuples(spec, list(keys)), schema)
         missing = [k for k in spec.key_names if k not in keys.columns]
         if missing:
             raise DataValidationError(f"feature group {spec.name!r}: key column(s) {missing} missing")
+        types = {f.name: dtype_name(f.dataType) for f in keys.schema.fields}
+        for k in spec.keys:
+            if types[k.name] != k.dtype and types[k.name] not in SAFE_CASTS.get(k.dtype, set()):
+                raise DataValidationError(f"feature group {spec.name!r}: key column {k.name!r} is "
+                                          f"{types[k.name]} in the keys given, declared {k.dtype}; nothing "
+                                          "was written (keys are never rounded or cast)")
         return keys.select(*[F.col(k.name).cast(spark_type(k.dtype)).alias(k.name) for k in spec.keys])
 
     def _append_changes(self, spec: FeatureGroupSpec, incoming: DataFrame, stats: dict, *, deleted: bool,

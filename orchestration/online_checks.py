@@ -61,6 +61,8 @@ def build_online_asset(spec: FeatureGroupSpec) -> AssetsDefinition:
         result = online.get_online(offline).sync(offline, spec)
         return MaterializeResult(metadata={
             "upserted": result.upserted, "deleted": result.deleted, "full_sync": result.full,
+            "skipped": result.skipped,  # rows with a key that cannot be served (e.g. NaN), logged by the sync
+            "skipped_examples": MetadataValue.json([{"key": k, "reason": r} for k, r in result.skipped_examples]),
             "synced_delta_version": result.delta_version if result.delta_version is not None else -1,
             "watermark": MetadataValue.text(result.watermark.isoformat() if result.watermark else "none"),
             "seconds": round(result.seconds, 3), "path": MetadataValue.path(online.get_online(offline).path)})
