@@ -28,7 +28,7 @@ TODAY = datetime.now(timezone.utc).date()
 FIRST, LAST = TODAY - timedelta(days=2), TODAY - timedelta(days=1)
 CARD_HOURS = (f"{FIRST}-00:00", f"{FIRST}-11:00")
 ENV = {"FEATURESTORE_EXAMPLE_START": str(FIRST), "FEATURESTORE_DEMO_TX_PER_DAY": "300",
-       "FEATURESTORE_DEMO_CARDS": "60", "FEATURESTORE_DEMO_CONSUMERS": "150",
+       "FEATURESTORE_DEMO_CARDS": "300", "FEATURESTORE_DEMO_CONSUMERS": "150",
        "FEATURESTORE_SPARK_MASTER": "local[1]",
        "FEATURESTORE_SPARK_CONF": '{"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "1"}'}
 # Needs branch i12 (truthful check statuses): a drift check that could not be evaluated is not a pass.
