@@ -258,7 +258,7 @@ class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req):
         return self.do_open(_tracking(http.client.HTTPSConnection, self._connections, self._aborted), req,
-                            context=self._context)
+                            context=self._context, check_hostname=self._check_hostname)
 
 
 def _tracking(cls: type, connections: list, aborted: threading.Event) -> Callable[..., http.client.HTTPConnection]:
