@@ -64,6 +64,10 @@ class BadServer:
                 self.requests += 1
                 if self.mode == "close":
                     return
+                if self.mode == "redirect":
+                    conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\n"
+                                 b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                    return
                 if self.mode == "500":
                     conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n"
                                  b"Connection: close\r\n\r\nerror")
@@ -208,4 +212,12 @@ def test_an_https_server_that_speaks_plain_http_fails_masked(bad_server):
     with pytest.raises(AlertDeliveryError, match="2 attempts") as failure:
         sink.send(make_alert())
     assert "SSL" in str(failure.value) or "URLError" in str(failure.value)
+    assert_no_secret(str(failure.value))
+
+
+def test_a_redirect_is_a_failure_not_a_silent_get(bad_server):
+    server = bad_server("redirect")  # urllib would follow it as a GET and call the lost alert delivered
+    with pytest.raises(AlertDeliveryError, match="1 attempt: HTTP 302") as failure:
+        WebhookAlertSink(server.url, timeout=2.0, attempts=3, base_delay=0.01).send(make_alert())
+    assert server.requests == 1
     assert_no_secret(str(failure.value))
