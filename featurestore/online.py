@@ -147,7 +147,7 @@ def _key_value(spec: FeatureGroupSpec, name: str, dtype: str, value: Any) -> Any
 
         if isinstance(value, (datetime, str)) or hasattr(value, "to_pydatetime"):
             try:
-                return to_utc(value, f"feature group {spec.name!r}: key {name!r}")
+                return to_utc(value, f"feature group {spec.name!r}: key {name!r} is timestamp")
             except SpecError as error:
                 raise InvalidKeyError(str(error)) from None
         raise refuse(f"got {kind}; pass a datetime or an ISO-8601 string")

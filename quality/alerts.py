@@ -190,7 +190,7 @@ class WebhookAlertSink:
         def work() -> None:
             try:
                 opener = urllib.request.build_opener(_TrackedHTTPHandler(connections, aborted),
-                                                     _TrackedHTTPSHandler(connections, aborted))
+                                                     _TrackedHTTPSHandler(connections, aborted), _NoRedirects())
                 request = urllib.request.Request(self.__url, data=body, method="POST",
                                                  headers={"Content-Type": "application/json; charset=utf-8"})
                 with opener.open(request, timeout=timeout) as response:
@@ -258,17 +258,36 @@ class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req):
         return self.do_open(_tracking(http.client.HTTPSConnection, self._connections, self._aborted), req,
-                            context=self._context)
+                            context=self._context, check_hostname=self._check_hostname)
 
 
 def _tracking(cls: type, connections: list, aborted: threading.Event) -> Callable[..., http.client.HTTPConnection]:
+    """A factory of `cls` connections that are remembered and refuse to connect once `aborted` is set
+    (also when the deadline passes while the host name is being resolved)."""
+    class Tracked(cls):  # type: ignore[misc, valid-type]
+        def connect(self) -> None:
+            if aborted.is_set():
+                raise TimeoutError("deadline reached")
+            super().connect()
+            if aborted.is_set():
+                _abort(self)
+                raise TimeoutError("deadline reached")
+
     def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
         if aborted.is_set():
             raise TimeoutError("deadline reached")
-        connection = cls(*args, **kwargs)
+        connection = Tracked(*args, **kwargs)
         connections.append(connection)
         return connection
     return make
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is misconfigured: urllib would turn the POST into a GET and report success
+    with the alert lost. The 3xx is reported as a (not retried) failure instead."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+        return None
 
 
 def _abort(connection: http.client.HTTPConnection) -> None:

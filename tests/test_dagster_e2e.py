@@ -31,9 +31,6 @@ ENV = {"FEATURESTORE_EXAMPLE_START": str(FIRST), "FEATURESTORE_DEMO_TX_PER_DAY":
        "FEATURESTORE_DEMO_CARDS": "300", "FEATURESTORE_DEMO_CONSUMERS": "150",
        "FEATURESTORE_SPARK_MASTER": "local[1]",
        "FEATURESTORE_SPARK_CONF": '{"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "1"}'}
-# Needs branch i12 (truthful check statuses): a drift check that could not be evaluated is not a pass.
-NEEDS_TRUTHFUL_STATUSES = pytest.mark.xfail(
-    strict=True, reason="needs branch i12: a not-evaluated drift check is recorded as passed on this branch")
 
 
 def _is_not_evaluated(execution) -> bool:
@@ -185,7 +182,6 @@ def test_each_checks_latest_status_is_what_the_quality_code_computed(e2e, expect
                if not _is_not_evaluated(e)), "clean data: every evaluated check passes"
 
 
-@NEEDS_TRUTHFUL_STATUSES
 def test_a_drift_check_that_could_not_be_evaluated_is_not_a_pass(e2e, expected):
     not_evaluated = [n for n, (_, _, skipped) in expected[CARD].items() if skipped]
     assert not_evaluated, "the card range has no reference partitions: its drift checks are not evaluated"
