@@ -1,10 +1,13 @@
 """Group asset checks through Dagster on the consumer example: clean partitions pass; drifted amounts, a burst of
-nulls, out-of-range values and an errored expectation fail with the right severity and metadata; the sensor
-alerts them; the training set is blocked by a failed ERROR check and builds again once it passes.
+nulls, out-of-range values and an errored expectation fail with the right severity and metadata; a drift check
+without reference partitions records no result (Skipped, never Passed); the sensor alerts the failures; the
+training set (asset and CLI) is blocked by a failed ERROR check on any partition it reads, also an older one,
+and builds again once that partition is re-materialised clean.
 
-Timeline (one store, one instance): sources 09-24..10-10 and consumer 10-01..10-08 are written directly (no
-checks); Dagster runs consumer 10-09 clean, then 10-09 again after the day's amounts drift x3, then (day
-restored) 10-10 with a faulty transform, then 10-10 clean.
+Timeline (one persistent instance in a temporary DAGSTER_HOME, one store): sources 09-24..10-11 and consumer
+10-01..10-08 are written directly (no checks); Dagster runs consumer 10-01 again (no earlier partition: drift
+not evaluated), 10-09 clean, 10-09 again after the day's amounts drift x3, then (day restored) 10-10 with a
+faulty transform; the gate tests then run 10-11 clean and 10-10 clean.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from dagster import AssetCheckKey, AssetCheckSeverity, DagsterInstance, materialize
 from pyspark.sql import functions as F
 
 from featurestore.materialize import materialize_group, materialize_source
@@ -23,7 +26,9 @@ from featurestore.registry import discover
 from featurestore.training import TrainingSetSpec
 from jobs.sensors import AlertCursor, process_check_failures
 from orchestration.assets import build_group_asset, build_source_asset, group_key
-from orchestration.checks import QualityResource, blocking_failures, build_group_checks, group_check_keys
+from orchestration.checks import QualityResource, build_group_checks, group_check_keys
+from orchestration.dagster_internals import CheckRecordStatus, check_records
+from orchestration.gate import training_set_gate
 from orchestration.resources import SparkResource, StoreResource
 from orchestration.training_assets import build_training_set_asset
 from quality import Severity
@@ -63,8 +68,9 @@ def world(spark, tmp_path_factory):
                                         root=str(tmp_path_factory.mktemp("store"))),
                  "quality": QualityResource(reports_dir=str(reports))}
     store = resources["store"].get_store()
-    instance = DagsterInstance.ephemeral()
-    materialize_source(store, source, utc(2026, 9, 24), utc(2026, 10, 11))
+    home = tmp_path_factory.mktemp("dagster_home")
+    instance = DagsterInstance.local_temp(str(home))
+    materialize_source(store, source, utc(2026, 9, 24), utc(2026, 10, 12))
     materialize_group(store, consumer, registry, utc(2026, 10, 1), utc(2026, 10, 9))
     source_asset = build_source_asset(source).to_source_asset()
 
@@ -73,7 +79,7 @@ def world(spark, tmp_path_factory):
                            selection=[group_key(spec.name)], resources=resources, instance=instance,
                            partition_key=partition, raise_on_error=False)
 
-    runs = {"clean": run(consumer, "2026-10-09")}
+    runs = {"first": run(consumer, "2026-10-01"), "clean": run(consumer, "2026-10-09")}
     patch.setenv("FEATURESTORE_DEMO_DRIFT_FROM", "2026-10-09")
     materialize_source(store, source, utc(2026, 10, 9), utc(2026, 10, 10))
     runs["drift"] = run(consumer, "2026-10-09")
@@ -85,7 +91,8 @@ def world(spark, tmp_path_factory):
     bad = replace(consumer, transform=faulty(consumer.transform), expectations=consumer.expectations + (broken,))
     runs["faulty"] = run(bad, "2026-10-10")
     yield {"registry": registry, "store": store, "instance": instance, "resources": resources, "runs": runs,
-           "run": run, "reports": reports, "bad": bad}
+           "run": run, "reports": reports, "bad": bad, "home": str(home)}
+    instance.dispose()
     patch.undo()
 
 
@@ -99,7 +106,10 @@ def test_clean_partition_passes_every_check_with_metadata(world):
     assert result.success
     assert set(checks) == {k.name for k in group_check_keys(world["registry"].group("consumer"))}
     assert [name for name, e in checks.items() if not e.passed] == []
-    assert all(e.partition == "2026-10-09" for e in checks.values())
+    # not partitioned: one result per check for the run's range, which the metadata names
+    assert all(e.partition is None for e in checks.values())
+    assert {(e.metadata["first_partition"].value, e.metadata["last_partition"].value, e.metadata["partitions"].value)
+            for e in checks.values()} == {("2026-10-09", "2026-10-09", "2026-10-09")}
     drift = checks["drift_avg_amt_last_1d"].metadata
     assert drift["reference_partitions"].value == 7 and drift["rows_checked"].value >= 100
     assert drift["reference_window"].value == "previous 7 daily partitions: 2026-10-02..2026-10-08"
@@ -158,18 +168,76 @@ def test_the_sensor_alerts_each_failed_check_once(world, tmp_path):
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == len(alerts)
 
 
-def test_training_set_is_blocked_by_a_failed_error_check_until_it_passes(world):
-    registry, instance = world["registry"], world["instance"]
-    consumer = registry.group("consumer")
+def test_a_drift_check_without_reference_partitions_records_no_result_so_it_is_not_green(world):
+    result = world["runs"]["first"]  # 10-01 is the group's first partition: nothing to compare with
+    checks = evaluations(result)
+    assert result.success and checks and all(e.passed for e in checks.values())
+    assert not any(name.startswith("drift_") for name in checks)  # no result: not Passed
+    key = AssetCheckKey(group_key("consumer"), "drift_avg_amt_last_1d")
+    records = [r for r in check_records(world["instance"], key, limit=50) if r.run_id == result.run_id]
+    assert records and {r.status for r in records} == {CheckRecordStatus.PLANNED}  # the UI resolves it Skipped
+    logs = [entry.user_message for entry in world["instance"].all_logs(result.run_id)]
+    assert any("not evaluated (not evaluated: 0 reference partition(s) with rows" in m for m in logs)
+
+
+TRAINING_MODULE = """
+from feature_groups.consumer import consumer
+from feature_groups.transactions import transactions
+from featurestore.training import TrainingSetSpec
+
+consumer_training = TrainingSetSpec(
+    name="consumer_training", description="consumer features at each transaction",
+    entity_source="transactions", timestamp_column="event_time",
+    entity_columns=("tid", "event_time", "consumer_id", "fraud_label"),
+    features=("consumer:*",), start="2026-10-11", end="2026-10-12")
+"""
+
+
+@pytest.fixture(scope="module")
+def training_package(tmp_path_factory):
+    """A spec package with the consumer group and a training set reading its partitions 10-10 and 10-11."""
+    import sys
+
+    root = tmp_path_factory.mktemp("specs")
+    (root / "gate_sets").mkdir()
+    (root / "gate_sets" / "__init__.py").write_text("")
+    (root / "gate_sets" / "sets.py").write_text(TRAINING_MODULE)
+    sys.path.insert(0, str(root))
+    yield "gate_sets"
+    sys.path.remove(str(root))
+    for name in [m for m in sys.modules if m.split(".")[0] == "gate_sets"]:
+        del sys.modules[name]
+
+
+def cli_training_set(world, package, out, *extra):
+    from featurestore import cli
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", world["home"])
+        code = cli.main(["training-set", "consumer_training", "--package", package, "--root", world["store"].root,
+                         "--out", str(out), "--json", *extra])
+    return code
+
+
+def test_training_set_is_blocked_by_a_failed_error_check_on_an_older_partition_until_it_passes(
+        world, training_package, tmp_path, capsys):
+    from featurestore.registry import discover as discover_package
+
+    registry, instance = discover_package(training_package), world["instance"]
+    spec = registry.training_set("consumer_training")
+    consumer = world["registry"].group("consumer")
     gates = {"consumer": group_check_keys(world["bad"])}
-    blocked = blocking_failures(instance, gates)
-    assert {f.check for f in blocked} >= {"not_null_avg_amt_last_7d", "between_num_trans_last_1d",
-                                          "errors_no_such_column"}
-    assert all(f.group == "consumer" and f.partition == "2026-10-10" for f in blocked)
-    spec = TrainingSetSpec(name="consumer_training", description="consumer features at each transaction",
-                           entity_source="transactions", timestamp_column="event_time",
-                           entity_columns=("tid", "event_time", "consumer_id", "fraud_label"),
-                           features=("consumer:*",), start="2026-10-10", end="2026-10-11")
+    newer = world["run"](consumer, "2026-10-11")  # the newest partition passes...
+    assert newer.success and all(e.passed or e.severity is AssetCheckSeverity.WARN  # (faulty 10-10 is in the
+                                 for e in newer.get_asset_check_evaluations())  # drift reference: WARN at most)
+
+    gate = training_set_gate(instance, spec, registry, gates)  # ... but 10-10, which the set reads, failed
+    assert gate.partitions_checked == {"consumer": 2}  # [10-11 - ttl 1d, 10-12): 10-10 and 10-11
+    assert {f.check for f in gate.failures} >= {"not_null_avg_amt_last_7d", "between_num_trans_last_1d",
+                                                "errors_no_such_column"}
+    faulty_run = world["runs"]["faulty"].run_id
+    assert all(f.group == "consumer" and f.partitions == ("2026-10-10",) and f.run_id == faulty_run
+               for f in gate.failures)
     training = build_training_set_asset(spec, registry, checks_by_group=gates)
     result = materialize([training], resources=world["resources"], instance=instance, raise_on_error=False)
     assert not result.success
@@ -178,10 +246,21 @@ def test_training_set_is_blocked_by_a_failed_error_check_until_it_passes(world):
     assert ("feature group 'consumer': ERROR check 'not_null_avg_amt_last_7d' failed on partition 2026-10-10"
             in failure.description)
 
-    fixed = world["run"](consumer, "2026-10-10")  # the clean transform corrects the partition; checks pass
+    capsys.readouterr()
+    assert cli_training_set(world, training_package, tmp_path / "blocked") == 1  # the CLI applies the same gate
+    err = capsys.readouterr().err
+    assert "not built" in err and "'not_null_avg_amt_last_7d' failed on partition 2026-10-10" in err
+    assert "--ignore-checks" in err and not (tmp_path / "blocked").exists()
+    assert cli_training_set(world, training_package, tmp_path / "forced", "--ignore-checks") == 0
+    forced = json.loads(capsys.readouterr().out)
+    assert forced["rows"] == 3000 and "WARNING: built despite failed checks" in forced["warning"]
+
+    fixed = world["run"](consumer, "2026-10-10")  # re-materialised with the clean transform: checks pass
     assert fixed.success and all(e.passed for e in fixed.get_asset_check_evaluations())
-    assert blocking_failures(instance, {"consumer": group_check_keys(consumer)}) == []
+    assert not training_set_gate(instance, spec, registry).blocked
     default_gates = build_training_set_asset(spec, registry)  # gates: the group's own checks
     built = materialize([default_gates], resources=world["resources"], instance=instance)
     assert built.success
     assert built.get_asset_materialization_events()[0].materialization.metadata["rows"].value == 3000
+    assert cli_training_set(world, training_package, tmp_path / "clean") == 0
+    assert "warning" not in json.loads(capsys.readouterr().out)
