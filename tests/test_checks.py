@@ -228,7 +228,8 @@ def test_training_set_is_blocked_by_a_failed_error_check_on_an_older_partition_u
     consumer = world["registry"].group("consumer")
     gates = {"consumer": group_check_keys(world["bad"])}
     newer = world["run"](consumer, "2026-10-11")  # the newest partition passes...
-    assert newer.success and all(e.passed for e in newer.get_asset_check_evaluations())
+    assert newer.success and all(e.passed or e.severity is AssetCheckSeverity.WARN  # (faulty 10-10 is in the
+                                 for e in newer.get_asset_check_evaluations())  # drift reference: WARN at most)
 
     gate = training_set_gate(instance, spec, registry, gates)  # ... but 10-10, which the set reads, failed
     assert gate.partitions_checked == {"consumer": 2}  # [10-11 - ttl 1d, 10-12): 10-10 and 10-11

@@ -47,7 +47,9 @@ def test_runs_succeed_with_write_metadata(materialised):
     _, store, runs = materialised
     assert all(run.success for run in runs)
     consumer_meta = runs[1].get_asset_materialization_events()[0].materialization.metadata
-    assert consumer_meta["rows_written"].value > 0 and consumer_meta["rows_corrected"].value == 0
+    assert consumer_meta["run_rows_written"].value > 0 and consumer_meta["run_rows_corrected"].value == 0
+    assert consumer_meta["run_partition_range"].value == "2026-10-01..2026-10-02"  # the run's totals, labelled
+    assert consumer_meta["run_partitions"].value == 2 and "rows_written" not in consumer_meta
     assert consumer_meta["delta_version"].value == 0
     assert consumer_meta["path"].value == store.history_path("consumer")
     assert len(runs[2].get_asset_materialization_events()) == 6  # one per hourly partition of the single run

@@ -122,7 +122,7 @@ def test_online_asset_and_check_through_dagster(stores):
     store, _ = stores
     registry = Registry(sources={}, groups={"users": USERS, "pairs": PAIRS}, training_sets={})
     definitions = online_definitions(registry)
-    assert {s.name for s in definitions["sensors"]} == {"online_users_sensor", "online_pairs_sensor"}
+    assert "sensors" not in definitions  # synced by automation (orchestration.automation.inputs_ready)
     path = store.root + "/../dagster_online.sqlite"
     resources = {"store": StoreResource(spark=SparkResource(master="local[2]"), root=store.root),
                  "online": OnlineStoreResource(path=path)}
@@ -134,8 +134,8 @@ def test_online_asset_and_check_through_dagster(stores):
     assert OnlineStore(path).count("pairs") == 3
 
 
-def test_sync_sensor_requests_a_run_per_group_materialisation(tmp_path):
-    from dagster import AssetKey, AssetMaterialization, DagsterInstance, Definitions, build_sensor_context
+def test_sync_runs_by_automation_after_each_group_materialisation(tmp_path):
+    from dagster import AssetKey, AssetMaterialization, DagsterInstance, Definitions, evaluate_automation_conditions
 
     from featurestore.registry import Registry
     from orchestration.online_checks import online_definitions, online_key
@@ -143,12 +143,12 @@ def test_sync_sensor_requests_a_run_per_group_materialisation(tmp_path):
 
     parts = online_definitions(Registry(sources={}, groups={"users": USERS}, training_sets={}))
     parts["resources"]["store"] = StoreResource(spark=SparkResource(), root=str(tmp_path))
-    definitions, sensor = Definitions(**parts), parts["sensors"][0]
+    definitions = Definitions(**parts)
     instance = DagsterInstance.ephemeral()
-    idle = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=definitions))
-    assert idle.run_requests == []
+    idle = evaluate_automation_conditions(defs=definitions, instance=instance)
+    assert idle.total_requested == 0
     instance.report_runless_asset_event(AssetMaterialization(asset_key=AssetKey(["features", "users"])))
-    tick = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=definitions, cursor=idle.cursor))
-    assert [r.asset_selection for r in tick.run_requests] == [[online_key("users")]]
-    again = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=definitions, cursor=tick.cursor))
-    assert again.run_requests == []
+    tick = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=idle.cursor)
+    assert tick.total_requested == 1 and tick.get_num_requested(online_key("users")) == 1
+    again = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=tick.cursor)
+    assert again.total_requested == 0
