@@ -366,7 +366,11 @@ class OnlineStore:
 
     # ---- reads
     def get(self, spec: FeatureGroupSpec, keys: Sequence[KeyTuple]) -> dict[KeyTuple, dict]:
-        """Stored rows (event_time + features, typed) of the given key tuples; absent keys are left out."""
+        """Stored rows (event_time + features, typed) of the given key tuples; absent keys are left out.
+        Each tuple is checked against the key types (InvalidKeyError: True is not key 1)."""
+        return self._lookup(spec, _checked_tuples(spec, keys))
+
+    def _lookup(self, spec: FeatureGroupSpec, keys: Sequence[KeyTuple]) -> dict[KeyTuple, dict]:
         if self.state(spec.name) is None:
             raise FeatureStoreError(f"feature group {spec.name!r} has never been synced to the online store "
                                     f"{self.path}; run OnlineStore.sync (or the online/{spec.name} asset)")
@@ -472,7 +476,24 @@ def _changed_rows(store: OfflineStore, spec: FeatureGroupSpec, path: str, versio
 def delta_get(store: OfflineStore, spec: FeatureGroupSpec, keys: Sequence[KeyTuple], *,
               version: int | None = None, include_deleted: bool = False) -> dict[KeyTuple, dict]:
     """Like OnlineStore.get, from the latest-values Delta table (at `version`); deleted keys left out
-    (or, with include_deleted, returned with `is_deleted`)."""
+    (or, with include_deleted, returned with `is_deleted`). Key tuples are checked like OnlineStore.get's."""
+    return _delta_lookup(store, spec, _checked_tuples(spec, keys), version=version,
+                         include_deleted=include_deleted)
+
+
+def _checked_tuples(spec: FeatureGroupSpec, keys: Sequence[KeyTuple]) -> list[KeyTuple]:
+    checked = []
+    for key in keys:
+        key = tuple(key)
+        if len(key) != len(spec.keys):
+            raise InvalidKeyError(f"feature group {spec.name!r}: key tuple {key!r} does not have one value per "
+                                  f"key column {spec.key_names}")
+        checked.append(tuple(_key_value(spec, k.name, k.dtype, v) for k, v in zip(spec.keys, key)))
+    return checked
+
+
+def _delta_lookup(store: OfflineStore, spec: FeatureGroupSpec, keys: Sequence[KeyTuple], *,
+                  version: int | None = None, include_deleted: bool = False) -> dict[KeyTuple, dict]:
     from pyspark.sql import functions as F
 
     wanted = list(dict.fromkeys(keys))
@@ -525,10 +546,12 @@ def get_online_features(store_or_online: Backend, groups: FeatureGroupSpec | Seq
     results = [{k: row.get(k) for k in key_columns} for row in rows]
     for spec, renamed in zip(specs, names):
         tuples = key_tuples(spec, rows)
-        if hasattr(store_or_online, "get"):
+        if isinstance(store_or_online, OnlineStore):
+            found = store_or_online._lookup(spec, tuples)  # tuples typed by key_tuples
+        elif hasattr(store_or_online, "get"):  # another backend with the same get(spec, tuples)
             found = store_or_online.get(spec, tuples)
         else:
-            found = delta_get(store_or_online, spec, tuples)
+            found = _delta_lookup(store_or_online, spec, tuples)
         for result, key in zip(results, tuples):
             values = found.get(key)
             for feature, output in renamed.items():
@@ -592,8 +615,8 @@ def check_consistency(store: OfflineStore, online: OnlineStore, spec: FeatureGro
     sampled_rows = table.select(*spec.key_names).orderBy(F.rand(rng_seed)).limit(sample_size).collect()
     keys = [tuple(r) for r in sampled_rows] + online.sample_keys(spec, sample_size, rng_seed)
     keys = list(dict.fromkeys(keys))
-    offline = delta_get(store, spec, keys, version=version, include_deleted=True)
-    stored = online.get(spec, keys)
+    offline = _delta_lookup(store, spec, keys, version=version, include_deleted=True)
+    stored = online._lookup(spec, keys)
     mismatches = []
     for key in keys:
         expected = offline.get(key)

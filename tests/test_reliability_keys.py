@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from featurestore.errors import DataValidationError, InvalidKeyError
-from featurestore.online import (OnlineStore, _apply, check_consistency, get_online_features, key_tuples,
-                                 keys_from_text)
+from featurestore.online import (OnlineStore, _apply, check_consistency, delta_get, get_online_features,
+                                 key_tuples, keys_from_text)
 from featurestore.spec import Feature, FeatureGroupSpec, Key
 from featurestore.store import OfflineStore
 
@@ -95,6 +95,14 @@ def test_lookups_refuse_float_and_bool_keys_on_both_backends(stores):
                 get_online_features(backend, INTS, {"entity_id": bad})
         assert [r["x"] for r in get_online_features(backend, INTS, [{"entity_id": np.int64(3)}, {"entity_id": 2}])] \
             == [30.0, None]
+    # the lower-level lookups check their key tuples too
+    with pytest.raises(InvalidKeyError, match=r"'ints': key 'entity_id' is long; got bool True"):
+        online.get(INTS, [(True,)])
+    with pytest.raises(InvalidKeyError, match=r"'ints': key 'entity_id' is long; got float 3.7"):
+        delta_get(store, INTS, [(3.7,)])
+    with pytest.raises(InvalidKeyError, match=r"one value per key column"):
+        online.get(INTS, [(1, 2)])
+    assert set(online.get(INTS, [(3,)])) == {(3,)}
 
 
 def test_a_delete_with_wrong_typed_keys_writes_nothing(stores, spark):
