@@ -78,8 +78,8 @@ def run_summary(client: DagsterGraphQL, run: Mapping[str, Any], assets: Sequence
         events = [m for m in client.materializations(asset, limit=2000) if m["runId"] == run["runId"]]
         if not events:
             continue
-        written = [m["metadata"].get("rows_written") for m in events]
-        total = written[0] if len(set(written)) == 1 else sum(w or 0 for w in written)  # run total, or per partition
+        written = [m["metadata"].get("run_rows_written") for m in events]  # the run's total, on each partition
+        total = written[0]
         partitions = sorted(m["partition"] for m in events if m["partition"])
         span = f"[{partitions[0]} .. {partitions[-1]}] " if partitions else ""
         meta = events[0]["metadata"]

@@ -115,8 +115,7 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-# orchestration/demo.py is being rewritten on its own branch; it moves to the wrapper then.
-_CORE_ALLOWED = {"orchestration/dagster_internals.py", "orchestration/demo.py",
+_CORE_ALLOWED = {"orchestration/dagster_internals.py",
                  "tests/test_dagster_internals.py"}
 
 
