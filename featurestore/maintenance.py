@@ -260,7 +260,7 @@ def maintain_table(spark: SparkSession, path: str, *, name: str, keys: Sequence[
     """
     from delta.tables import DeltaTable
 
-    from featurestore.delta_utils import commit_metadata
+    from featurestore.delta_utils import operation_session
 
     policy = policy or MaintenancePolicy()
     now = now or utc_now()
@@ -273,10 +273,10 @@ def maintain_table(spark: SparkSession, path: str, *, name: str, keys: Sequence[
     columns = set(table.toDF().columns)
     zorder = tuple(k for k in keys if k in columns) if policy.zorder else ()
     info = commit_info or json.dumps({"maintenance": True})
+    session = operation_session(spark, info)  # every maintenance commit (VACUUM START / END too) carries `info`
     t = time.perf_counter()
-    with commit_metadata(spark, info):
-        builder = table.optimize()
-        (builder.executeZOrderBy(*zorder) if zorder else builder.executeCompaction()).collect()
+    builder = DeltaTable.forPath(session, path).optimize()
+    (builder.executeZOrderBy(*zorder) if zorder else builder.executeCompaction()).collect()
     steps["optimize_s"] = round(time.perf_counter() - t, 3)
     retention, applied = pinned_retention(spark, path, pins, policy, now)
     properties = {"delta.checkpointInterval": str(policy.checkpoint_interval)}
@@ -288,17 +288,14 @@ def maintain_table(spark: SparkSession, path: str, *, name: str, keys: Sequence[
     changed = {k: v for k, v in properties.items() if current.get(k) != v}
     if changed:
         settings = ", ".join(f"'{k}' = '{v}'" for k, v in changed.items())
-        with commit_metadata(spark, info):
-            spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
+        session.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
     t = time.perf_counter()
-    with commit_metadata(spark, info):
-        checkpointed = _checkpoint(spark, path)
+    checkpointed = _checkpoint(session, path)
     steps["checkpoint_s"] = round(time.perf_counter() - t, 3)
     hours = retention.total_seconds() / 3600
     if vacuum:
         t = time.perf_counter()
-        with commit_metadata(spark, info):  # VACUUM START / END commits carry it too
-            _vacuum(spark, path, hours)
+        _vacuum(session, path, hours)
         steps["vacuum_s"] = round(time.perf_counter() - t, 3)
     after = table_stats(spark, path)
     return MaintenanceResult(name, path, before, after, round(time.perf_counter() - started, 3), zorder,

@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from featurestore.spec import FeatureGroupSpec
-from orchestration.assets import group_key
+from orchestration.keys import group_key
 from orchestration.freshness import freshness_evaluation, group_freshness
 
 FRESHNESS_SENSOR = "freshness_checks"

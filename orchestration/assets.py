@@ -3,7 +3,6 @@
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     MaterializeResult,
     MetadataValue,
@@ -17,19 +16,9 @@ from featurestore.materialize import materialize_group, materialize_source
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec, SourceSpec
 from featurestore.store import WriteResult
+from orchestration.keys import FEATURES_PREFIX, SOURCES_PREFIX, group_key, source_key  # noqa: F401 - re-exported
 from orchestration.partitions import SINGLE_RUN_BACKFILL, partitions_for
 from orchestration.resources import StoreResource
-
-SOURCES_PREFIX = "sources"
-FEATURES_PREFIX = "features"
-
-
-def source_key(name: str) -> AssetKey:
-    return AssetKey([SOURCES_PREFIX, name])
-
-
-def group_key(name: str) -> AssetKey:
-    return AssetKey([FEATURES_PREFIX, name])
 
 
 def write_metadata(result: WriteResult, context: AssetExecutionContext | None = None) -> dict:

@@ -24,7 +24,6 @@ from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -35,7 +34,7 @@ from dagster import (
 )
 
 from featurestore.spec import FeatureGroupSpec
-from orchestration.assets import group_key
+from orchestration.keys import group_check_keys, group_key
 from orchestration.resources import DEFAULT_DATA_DIR, StoreResource
 from quality import Severity
 from quality.check_results import (
@@ -69,13 +68,6 @@ class QualityResource(ConfigurableResource):
         if "://" in store_root:
             return DEFAULT_DATA_DIR / "reports"
         return Path(store_root).resolve().parent / "reports"
-
-
-def group_check_keys(spec: FeatureGroupSpec) -> list[AssetCheckKey]:
-    """Keys of every quality and drift check `build_group_checks(spec)` defines."""
-    key = group_key(spec.name)
-    names = [*suite_check_names(suite_for(spec)).values(), *drift_check_names(spec).values()]
-    return [AssetCheckKey(key, name) for name in names]
 
 
 def metadata_value(value: Any) -> Any:

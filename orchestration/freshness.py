@@ -24,7 +24,7 @@ from dagster import (
 )
 
 from featurestore.spec import FeatureGroupSpec
-from orchestration.assets import group_key
+from orchestration.keys import group_key
 from orchestration.partitions import partitions_for
 from quality import Level
 from quality.freshness import FreshnessOutcome, evaluate_freshness, expectation_for, format_lag

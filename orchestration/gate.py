@@ -23,11 +23,10 @@ from featurestore.durations import parse_duration
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec
 from featurestore.training import TrainingSetSpec
-from orchestration.assets import group_key
-from orchestration.checks import group_check_keys
 from orchestration.dagster_internals import CheckRecordStatus, iter_check_records, record_evaluation, record_metadata
+from orchestration.keys import group_check_keys, group_key
 from orchestration.partitions import partitions_for
-from quality.check_results import covered_partitions
+from quality.check_names import covered_partitions
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ from featurestore.cron import validate_cron
 from featurestore.maintenance import (MaintenancePolicy, MaintenanceResult, maintain_group, maintain_training_set,
                                       registry_pins)
 from featurestore.registry import Registry
-from orchestration.assets import group_key
+from orchestration.keys import group_key
 from orchestration.resources import StoreResource
-from orchestration.training_assets import training_set_key
+from orchestration.keys import training_set_key
 
 DEFAULT_GROUP_CRON = "17 3 * * *"
 DEFAULT_TRAINING_SET_CRON = "47 3 * * *"

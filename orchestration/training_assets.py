@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dagster import (
     AssetCheckKey,
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     DagsterInstance,
     Failure,
@@ -21,16 +20,10 @@ from dagster import (
 
 from featurestore.registry import Registry
 from featurestore.training import TrainingSetResult, TrainingSetSpec
-from orchestration.assets import group_key, source_key
 from orchestration.automation import inputs_ready
 from orchestration.gate import GateResult, training_set_gate
+from orchestration.keys import TRAINING_SETS_PREFIX, group_key, source_key, training_set_key  # noqa: F401 - re-exported
 from orchestration.resources import StoreResource
-
-TRAINING_SETS_PREFIX = "training_sets"
-
-
-def training_set_key(name: str) -> AssetKey:
-    return AssetKey([TRAINING_SETS_PREFIX, name])
 
 
 def training_metadata(result: TrainingSetResult, gate: GateResult | None = None) -> dict:

@@ -22,7 +22,7 @@ from featurestore.registry import Registry
 from featurestore.staleness import staleness
 from featurestore.training import training_set_path
 from orchestration.resources import StoreResource
-from orchestration.training_assets import training_set_key
+from orchestration.keys import training_set_key
 
 THRESHOLD_ENV = "FEATURESTORE_STALE_FRACTION"
 DEFAULT_THRESHOLD = 0.0  # any changed row warns

@@ -78,7 +78,7 @@ def test_renewed_pins_last_longer_and_expired_pins_release_the_files(built):
 
 
 def test_maintenance_job_reports_an_observation_on_the_group_asset(built):
-    from dagster import DagsterEventType
+    from dagster import DagsterEventType, Definitions
 
     from orchestration.assets import group_key
     from orchestration.maintenance import DEFAULT_GROUP_CRON, maintenance_definitions
@@ -87,8 +87,9 @@ def test_maintenance_job_reports_an_observation_on_the_group_asset(built):
     loaded, _, _ = built
     defs = maintenance_definitions(REGISTRY)
     assert {s.cron_schedule for s in defs.schedules} >= {DEFAULT_GROUP_CRON}
-    job = defs.get_job_def("maintenance_acct_job")
-    result = job.execute_in_process(resources={"store": StoreResource(spark=SparkResource(), root=loaded.store.root)})
+    store = StoreResource(spark=SparkResource(), root=loaded.store.root)
+    job = Definitions.merge(defs, Definitions(resources={"store": store})).get_job_def("maintenance_acct_job")
+    result = job.execute_in_process()
     assert result.success
     observed = [e for e in result.all_events if e.event_type == DagsterEventType.ASSET_OBSERVATION]
     assert {e.asset_key for e in observed} == {group_key("acct")} and len(observed) == 2  # history + latest

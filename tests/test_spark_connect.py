@@ -157,7 +157,7 @@ def _local_check_failures(spark, root: Path, reports: Path) -> dict[str, list[st
 
     from featurestore.registry import discover
     from featurestore.store import OfflineStore
-    from orchestration.checks import drift_results, suite_results
+    from quality.check_results import drift_results, suite_results
 
     registry, store = discover("feature_groups"), OfflineStore(spark, str(root))
     day = datetime.fromisoformat(CONSUMER_DAYS[0]).replace(tzinfo=timezone.utc)
@@ -168,7 +168,7 @@ def _local_check_failures(spark, root: Path, reports: Path) -> dict[str, list[st
     for group, (start, end) in windows.items():
         spec = registry.group(group)
         results = [*suite_results(store, spec, start, end), *drift_results(store, spec, start, end, reports)]
-        failed[group] = sorted(r.check_name for r in results if not r.passed)
+        failed[group] = sorted(r.name for r in results if r.failed)  # not evaluated: no result in Dagster
     return failed
 
 
