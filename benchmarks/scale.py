@@ -108,13 +108,14 @@ class Cluster:
     """A standalone master and N workers (1 core, 1g each) on 127.0.0.1, started from pyspark's classes."""
 
     def __init__(self, workers: int, directory: Path):
-        from tests.test_cluster import _alive_workers, _cluster_env, _free_port, _spark_home
+        from tests.example_runs import free_port, spark_home
+        from tests.test_cluster import _alive_workers, _cluster_env
 
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         env = _cluster_env(directory)
-        spark_class = str(_spark_home() / "bin" / "spark-class")
-        port, self.webui = _free_port(), _free_port()
+        spark_class = str(spark_home() / "bin" / "spark-class")
+        port, self.webui = free_port(), free_port()
         self.master = f"spark://127.0.0.1:{port}"
         self.processes: list[subprocess.Popen] = []
         self.worker_processes: list[subprocess.Popen] = []
@@ -140,7 +141,7 @@ class Cluster:
         for index in range(workers):
             self.worker_processes.append(start(
                 f"worker{index}", "org.apache.spark.deploy.worker.Worker", self.master, "--host", "127.0.0.1",
-                "--cores", "1", "--memory", "1g", "--webui-port", str(_free_port()),
+                "--cores", "1", "--memory", "1g", "--webui-port", str(free_port()),
                 "--work-dir", str(directory / f"work{index}")))
         wait(lambda: _alive_workers(self.webui) >= workers)
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,14 +15,8 @@ import pytest
 from featurestore.online import OnlineStore
 from featurestore.registry import discover
 from featurestore.store import OfflineStore
+from tests.example_rows import CARD_SCHEMA, CARDS, CONSUMER_SCHEMA, T0, write_transactions
 
-T0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
-CARDS = ["4000000000000001", "4000000000000002", "4000000000000003"]
-TX_SCHEMA = "tid long, event_time timestamp, cc_num string, consumer_id string, amount double, fraud_label int"
-CARD_SCHEMA = ("cc_num string, event_time timestamp, num_trans_last_1h long, num_trans_last_1d long, "
-               "avg_amt_last_1h double, avg_amt_last_1d double")
-CONSUMER_SCHEMA = ("consumer_id string, event_time timestamp, num_trans_last_1d long, num_trans_last_7d long, "
-                   "avg_amt_last_1d double, avg_amt_last_7d double")
 
 
 SCRIPT = str(Path(sys.executable).parent / "featurestore")  # the installed console script
@@ -38,10 +32,7 @@ def root(spark, tmp_path_factory):
     """Transactions on 2026-10-01, card and consumer features at 01:00, one card deleted, card synced online."""
     registry = discover("feature_groups")
     store = OfflineStore(spark, str(tmp_path_factory.mktemp("cli") / "store"))
-    transactions = [(i, T0 + timedelta(minutes=10 * i), CARDS[i % 3], f"c{i % 2}", 10.0 * i, i % 2)
-                    for i in range(1, 9)]
-    store.write_source(registry.source("transactions"), spark.createDataFrame(transactions, TX_SCHEMA),
-                       T0, T0 + timedelta(days=1))
+    write_transactions(spark, store, registry, 9, minutes_apart=10)
     at = T0 + timedelta(hours=1)
     card = store.write_features(registry.group("card"), spark.createDataFrame(
         [(CARDS[0], at, 2, 2, 25.0, 25.0), (CARDS[1], at, 2, 2, 35.0, 35.0), (CARDS[2], at, 1, 1, 30.0, 30.0)],

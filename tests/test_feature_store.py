@@ -7,7 +7,7 @@ import json
 import logging
 import tempfile
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -21,17 +21,11 @@ from featurestore.registry import Registry, discover
 from featurestore.settings import Settings, is_remote_root
 from featurestore.spec import Feature, FeatureGroupSpec, Key
 from featurestore.store import OfflineStore
+from tests.example_rows import CARD_SCHEMA, CARDS, CONSUMER_SCHEMA, T0, write_transactions
 from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
 from tests.test_pit_engine import (ENTITY_STRUCT, GROUP_FEATURES, PAIR, PAIR_FEATURES, SINGLE, TTLS, WRITTEN,
                                    arrow_table, as_multiset, entity_rows, histories, history_schema, normalize)
 
-T0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
-CARDS = ["4000000000000001", "4000000000000002", "4000000000000003"]
-TX_SCHEMA = "tid long, event_time timestamp, cc_num string, consumer_id string, amount double, fraud_label int"
-CARD_SCHEMA = ("cc_num string, event_time timestamp, num_trans_last_1h long, num_trans_last_1d long, "
-               "avg_amt_last_1h double, avg_amt_last_1d double")
-CONSUMER_SCHEMA = ("consumer_id string, event_time timestamp, num_trans_last_1d long, num_trans_last_7d long, "
-                   "avg_amt_last_1d double, avg_amt_last_7d double")
 
 
 def rows_of(table) -> list[tuple]:
@@ -48,10 +42,7 @@ def demo_like(spark, tmp_path_factory):
     """The demo's groups and training set on a small store: corrections, a soft delete, a late backfill."""
     registry = discover("feature_groups")
     store = OfflineStore(spark, str(tmp_path_factory.mktemp("facade") / "store"))
-    transactions = [(i, T0 + timedelta(minutes=7 * i), CARDS[i % 3], f"c{i % 2}", 10.0 * i, i % 2)
-                    for i in range(1, 40)]
-    store.write_source(registry.source("transactions"), spark.createDataFrame(transactions, TX_SCHEMA),
-                       T0, T0 + timedelta(days=1))
+    write_transactions(spark, store, registry, 40, minutes_apart=7)
     card, consumer = registry.group("card"), registry.group("consumer")
     written = T0 + timedelta(days=2)
     for hour in range(1, 5):

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,13 +22,9 @@ import pytest
 from featurestore.object_storage import S3Settings, delta_rs_uri, s3a_jars
 from featurestore.session import DEFAULT_JARS_DIR
 from tests.s3_server import seaweedfs_s3
-from tests.test_cluster import SIZE_ENV, TRAINING_SET, _local_run, _stop, run_example_jobs
+from tests.example_runs import TABLES, drive_beside_local, local_run, run_example_jobs
 
-TABLES = ("sources/transactions", "features/consumer/history", "features/card/history", "features/consumer/latest",
-          "features/card/latest", f"training_sets/{TRAINING_SET}")
 SYSTEM_TIME_COLUMNS = ("write_time",)  # when a row was written: differs between two runs by design
-RUN_TIMEOUT = 900
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 def canonical_rows(table: pa.Table, drop: tuple[str, ...] = ()) -> list[tuple]:
@@ -51,21 +44,9 @@ def canonical_rows(table: pa.Table, drop: tuple[str, ...] = ()) -> list[tuple]:
 
 def run_on_bucket(out: Path) -> dict:
     """In this process: the example's jobs plus the online sync on the configured root, then Spark's read-back."""
-    from dagster import DagsterInstance
     from pyspark.sql import SparkSession
 
-    from orchestration.definitions import defs
-
-    report = run_example_jobs()
-    started = time.monotonic()
-    result = defs.resolve_job_def("online_sync_job").execute_in_process(
-        instance=DagsterInstance.ephemeral(), raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    report["runs"]["online_sync_job"] = {
-        "success": result.success, "seconds": round(time.monotonic() - started, 1),
-        "materialised": sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}),
-        "checks_failed": [c.check_name for c in checks if not c.passed], "checks": len(checks)}
+    report = run_example_jobs(extra_jobs=("online_sync_job",))
     spark = SparkSession.getActiveSession()
     root = os.environ["FEATURESTORE_ROOT"]
     report["root"] = root
@@ -121,28 +102,16 @@ def test_example_on_s3_matches_local_and_delta_rs_reads_it(s3, spark, tmp_path, 
     out, local_root = tmp_path / "read_back", tmp_path / "local_store"
     out.mkdir()
     conf = {"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2", "spark.driver.memory": "1g"}
-    env = {**os.environ, **SIZE_ENV, **s3.env("store"), "FEATURESTORE_SPARK_MASTER": "local[2]",
+    env = {**os.environ, **s3.env("store"), "FEATURESTORE_SPARK_MASTER": "local[2]",
            "FEATURESTORE_SPARK_CONF": json.dumps(conf), "FEATURESTORE_ONLINE_PATH": str(tmp_path / "online.sqlite"),
            "DAGSTER_HOME": str(tmp_path / "dagster_home"), "PYSPARK_PYTHON": sys.executable}
-    (tmp_path / "dagster_home").mkdir()
-    driver = subprocess.Popen([sys.executable, "-m", "tests.test_object_storage", str(out)], env=env, cwd=PROJECT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        for name, value in SIZE_ENV.items():  # the local reference run, meanwhile
-            monkeypatch.setenv(name, value)
-        _local_run(spark, local_root)
-        stdout, stderr = driver.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if driver.poll() is None:
-            _stop(driver)
-    assert driver.returncode == 0, stderr[-5000:]
-    report = json.loads(stdout.strip().splitlines()[-1])
-    print("S3 run:", json.dumps(report))
+    report, _ = drive_beside_local("tests.test_object_storage", (str(out),), env, lambda: local_run(spark, local_root),
+                                   monkeypatch, "S3")
     assert report["filesystem"] == "org.apache.hadoop.fs.s3a.S3AFileSystem"
     assert all(run["success"] for run in report["runs"].values()), report
     online = report["runs"]["online_sync_job"]
     assert online["materialised"] == ["online/card", "online/consumer"] and not online["checks_failed"], online
-    assert s3.secret_key not in stdout + stderr  # never logged
+    assert s3.secret_key not in report["output"]  # never logged
 
     settings = S3Settings(endpoint=s3.endpoint, region=s3.region, path_style=True, access_key=s3.access_key,
                           secret_key=s3.secret_key)

@@ -21,20 +21,10 @@ from pathlib import Path
 import pytest
 
 from featurestore.session import BASE_CONF, DELTA_CONF, delta_jars
-from tests.test_cluster import (CARD_HOURS, CONSUMER_DAYS, SIZE_ENV, SOURCE_DAYS, TRAINING_SET, _local_run,
-                                _partition_tags, _rows, _spark_home, _stop)
+from tests.example_runs import (CARD_HOURS, CONSUMER_DAYS, PROJECT, TABLES, TRAINING_SET, drive_beside_local,
+                                free_port, local_run, rows, run_example_jobs, spark_home, stop_process_group)
 
-PROJECT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 180
-RUN_TIMEOUT = 900
-TABLES = ("sources/transactions", "features/consumer/history", "features/card/history", "features/consumer/latest",
-          "features/card/latest", f"training_sets/{TRAINING_SET}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _accepts(port: int) -> bool:
@@ -48,7 +38,7 @@ def connect_server_command(port: int) -> list[str]:
     conf = {**BASE_CONF, **DELTA_CONF, "spark.connect.grpc.binding.address": "127.0.0.1",
             "spark.connect.grpc.binding.port": str(port), "spark.sql.shuffle.partitions": "4",
             "spark.default.parallelism": "2", "spark.sql.adaptive.enabled": "false"}
-    args = [str(_spark_home() / "bin" / "spark-submit"), "--class",
+    args = [str(spark_home() / "bin" / "spark-submit"), "--class",
             "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", "local[2]",
             "--driver-memory", "1g", "--jars", ",".join(delta_jars()), "--name", "featurestore-connect-test"]
     for key, value in conf.items():
@@ -60,8 +50,8 @@ def connect_server_command(port: int) -> list[str]:
 def connect_server(tmp_path_factory):
     """A Spark Connect server on a free port of 127.0.0.1; torn down whatever happens."""
     tmp = tmp_path_factory.mktemp("connect")
-    port = _free_port()
-    env = {**os.environ, "SPARK_HOME": str(_spark_home()), "SPARK_LOCAL_IP": "127.0.0.1",
+    port = free_port()
+    env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1",
            "PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(tmp)}
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(connect_server_command(port), env=env, cwd=PROJECT, stdout=log,
@@ -75,68 +65,32 @@ def connect_server(tmp_path_factory):
             time.sleep(0.5)
         yield f"sc://127.0.0.1:{port}"
     finally:
-        _stop(server)
+        stop_process_group(server)
         log.close()
 
 
 def run_example_jobs_through_connect() -> dict:
     """In this process (a Connect client): the example's jobs; their checks; the session kind."""
-    from dagster import DagsterInstance
-
-    from orchestration.definitions import defs
-
-    instance = DagsterInstance.ephemeral()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    runs = {}
-    for job, window in (("source_transactions_job", SOURCE_DAYS), ("consumer_job", CONSUMER_DAYS),
-                        ("card_job", CARD_HOURS), (f"{TRAINING_SET}_job", None)):
-        started = time.monotonic()
-        result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, tags=_partition_tags(*window) if window else None, run_config=quiet,
-            raise_on_error=False)
-        checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-        failures = [_root_cause(e.event_specific_data.error) for e in result.all_events
-                    if e.event_type_value == "STEP_FAILURE"]
-        runs[job] = {"success": result.success, "seconds": round(time.monotonic() - started, 1),
-                     "materialised": sorted({e.asset_key.to_user_string()
-                                             for e in result.get_asset_materialization_events()}),
-                     "checks": len(checks), "checks_failed": sorted(c.check_name for c in checks if not c.passed),
-                     "failures": failures}
     from featurestore.session import build_spark_session, is_connect_session
 
+    report = run_example_jobs()
     spark = build_spark_session(os.environ["FEATURESTORE_SPARK_MASTER"])
-    return {"runs": runs, "connect": is_connect_session(spark), "pid": os.getpid(),
+    return {**report, "connect": is_connect_session(spark), "pid": os.getpid(),
             "jvm_in_client": "pyspark.java_gateway" in sys.modules and bool(getattr(
                 sys.modules["pyspark"].SparkContext, "_gateway", None))}
-
-
-def _root_cause(error) -> str:
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return (error.message + "".join(error.stack[-6:]))[-3000:]
 
 
 @pytest.mark.slow
 def test_example_through_spark_connect_matches_local(connect_server, spark, tmp_path, monkeypatch):
     connect_root, local_root = tmp_path / "connect_store", tmp_path / "local_store"
-    env = {**os.environ, **SIZE_ENV, "FEATURESTORE_SPARK_MASTER": connect_server,
-           "FEATURESTORE_ROOT": str(connect_root), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-           "FEATURESTORE_REPORTS_DIR": str(tmp_path / "reports")}
-    (tmp_path / "dagster_home").mkdir()
-    client = subprocess.Popen([sys.executable, "-m", "tests.test_spark_connect"], env=env, cwd=PROJECT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        for name, value in SIZE_ENV.items():  # the local reference run, meanwhile
-            monkeypatch.setenv(name, value)
-        _local_run(spark, local_root)
-        local_checks = _local_check_failures(spark, local_root, tmp_path / "local_reports")
-        stdout, stderr = client.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if client.poll() is None:
-            _stop(client)
-    assert client.returncode == 0, stderr[-5000:]
-    report = json.loads(stdout.strip().splitlines()[-1])
-    print("Connect run:", json.dumps(report))
+    env = {**os.environ, "FEATURESTORE_SPARK_MASTER": connect_server, "FEATURESTORE_ROOT": str(connect_root),
+           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "FEATURESTORE_REPORTS_DIR": str(tmp_path / "reports")}
+
+    def local() -> dict[str, list[str]]:
+        local_run(spark, local_root)
+        return _local_check_failures(spark, local_root, tmp_path / "local_reports")
+
+    report, local_checks = drive_beside_local("tests.test_spark_connect", (), env, local, monkeypatch, "Connect")
     assert report["connect"] and not report["jvm_in_client"]
     assert all(run["success"] for run in report["runs"].values()), report
     assert report["runs"][f"{TRAINING_SET}_job"]["materialised"] == [f"training_sets/{TRAINING_SET}"]
@@ -146,8 +100,8 @@ def test_example_through_spark_connect_matches_local(connect_server, spark, tmp_
         assert run["checks_failed"] == local_checks[group], job
     for table in TABLES:
         drop = ("write_time",) if table.startswith("features/") else ()
-        connect_rows = _rows(spark, str(connect_root / table), drop=drop)
-        assert connect_rows == _rows(spark, str(local_root / table), drop=drop), table
+        connect_rows = rows(spark, str(connect_root / table), drop=drop)
+        assert connect_rows == rows(spark, str(local_root / table), drop=drop), table
         assert connect_rows, table
 
 
