@@ -120,7 +120,7 @@ def spark_checksum(frame) -> tuple[int, int, int]:
 
 
 def spark_ours(spark, history_path: Path, entity_path: Path):
-    from featurestore.pit import FeatureQuery, point_in_time_join
+    from featurestore.engines.pit import FeatureQuery, point_in_time_join
 
     history = spark.read.parquet(str(history_path))
     entity = spark.read.parquet(str(entity_path))
@@ -187,11 +187,11 @@ def duckdb_checksum(history_path: Path, entity_path: Path) -> tuple[int, int, in
 
 
 def ours_duckdb_checksum(history_path: Path, entity_path: Path) -> tuple[int, int, int]:
-    """featurestore.pit_duckdb on the Parquet files; the checksum is taken over its arrow result."""
+    """featurestore.engines.pit_duckdb on the Parquet files; the checksum is taken over its arrow result."""
     import duckdb
 
-    from featurestore.pit import FeatureQuery
-    from featurestore.pit_duckdb import point_in_time_join_duckdb
+    from featurestore.engines.pit import FeatureQuery
+    from featurestore.engines.pit_duckdb import point_in_time_join_duckdb
 
     connection = duckdb.connect()
     result = point_in_time_join_duckdb(entity_path, [FeatureQuery("g", history_path, ["key"], list(FEATURES), TTL)],

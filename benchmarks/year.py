@@ -17,7 +17,7 @@ latest-table MERGE (the latest table catches up through the change feed at the n
 At each checkpoint (commits done): live data files, log size, write time (median of 3 store writes of one
 hour), PIT join time (`get_historical_features` over `--entity-rows` entity rows, timestamps over the whole
 year so far, result written to Spark's noop sink), lookup time (1,000 keys from the latest table). The
-maintained table runs `featurestore.maintenance.maintain_table` (OPTIMIZE ZORDER BY the key, checkpoint,
+maintained table runs `featurestore.offline.maintenance.maintain_table` (OPTIMIZE ZORDER BY the key, checkpoint,
 VACUUM; retention 0 because simulated days pass in seconds and nothing is pinned) every `--maintain-every`
 commits (24: nightly) on history and latest. The baseline is a freshly compacted copy of the final history
 (rewritten and Z-ordered once). Results go to BENCHMARKS.md, section "A year of hourly writes".
@@ -82,7 +82,7 @@ def store_write(store, spec, df, commit: int) -> float:
 
 def measure(store, spec, args, commit: int, spark) -> dict:
     """Files, log size, write / PIT / lookup time at this point."""
-    from featurestore.maintenance import table_stats
+    from featurestore.offline.maintenance import table_stats
 
     writes = [store_write(store, spec, hour_rows(spark, commit + i, args.rows_per_commit, args.keys), commit + i)
               for i in range(3)]
@@ -100,7 +100,7 @@ def measure(store, spec, args, commit: int, spark) -> dict:
 
 
 def pit_time(store, spec, entities) -> float:
-    from featurestore.training import get_historical_features
+    from featurestore.training.sets import get_historical_features
 
     began = time.perf_counter()
     get_historical_features(store, entities, ["year:*"], {"year": spec}).write.format("noop").mode("overwrite").save()
@@ -108,8 +108,8 @@ def pit_time(store, spec, entities) -> float:
 
 
 def run(spark, root: Path, args, maintained: bool) -> tuple[list[dict], object]:
-    from featurestore.maintenance import MaintenancePolicy, maintain_table
-    from featurestore.store import OfflineStore, WritePolicy
+    from featurestore.offline.maintenance import MaintenancePolicy, maintain_table
+    from featurestore.offline.store import OfflineStore, WritePolicy
 
     spec = group_spec()
     store = OfflineStore(spark, str(root), policy=WritePolicy(future_tolerance=None))
@@ -141,8 +141,8 @@ def run(spark, root: Path, args, maintained: bool) -> tuple[list[dict], object]:
 def fresh_copy_pit(spark, store, spec, args, root: Path) -> float:
     """PIT time on a freshly compacted copy of the final history (one rewrite + Z-order)."""
     from featurestore.columns import EVENT_DATE
-    from featurestore.maintenance import MaintenancePolicy, maintain_table
-    from featurestore.store import OfflineStore
+    from featurestore.offline.maintenance import MaintenancePolicy, maintain_table
+    from featurestore.offline.store import OfflineStore
 
     fresh = OfflineStore(spark, str(root))
     history = spark.read.format("delta").load(store.history_path(spec.name))

@@ -2,7 +2,7 @@
 plus card activity aggregated from the raw transactions as of each transaction's exact timestamp."""
 
 from featurestore.aggregations import Window
-from featurestore.training import QueryTimeWindows, TrainingSetSpec
+from featurestore.training.sets import QueryTimeWindows, TrainingSetSpec
 from feature_groups import example_start
 
 fraud_training = TrainingSetSpec(

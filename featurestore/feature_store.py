@@ -24,18 +24,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from featurestore import layout
+from featurestore.storage import layout
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.errors import FeatureStoreError, SpecError
 from featurestore.settings import Settings, local_path
 from featurestore.times import to_utc_or_none
 
 if TYPE_CHECKING:
-    from featurestore.delta_read import DeltaReader
+    from featurestore.storage.delta_read import DeltaReader
     from featurestore.registry import Registry
     from featurestore.spec import FeatureGroupSpec
-    from featurestore.store import OfflineStore
-    from featurestore.training import TrainingSetResult, TrainingSetSpec
+    from featurestore.offline.store import OfflineStore
+    from featurestore.training.sets import TrainingSetResult, TrainingSetSpec
 
 log = logging.getLogger("featurestore")
 
@@ -118,7 +118,7 @@ class FeatureStore:
     def offline(self) -> OfflineStore:
         """The Spark-backed OfflineStore (writes, and reads on the spark engine)."""
         if self._offline is None:
-            from featurestore.store import OfflineStore
+            from featurestore.offline.store import OfflineStore
 
             self._offline = OfflineStore(self.spark, self.root)
         return self._offline
@@ -127,7 +127,7 @@ class FeatureStore:
     def reader(self) -> DeltaReader:
         """The delta-rs reader of this root (no JVM)."""
         if self._reader is None:
-            from featurestore.delta_read import DeltaReader
+            from featurestore.storage.delta_read import DeltaReader
 
             self._reader = DeltaReader(self.root)
         return self._reader
@@ -136,7 +136,7 @@ class FeatureStore:
     def duckdb(self):
         """This store's DuckDB connection."""
         if self._duck is None:
-            from featurestore.delta_read import connect
+            from featurestore.storage.delta_read import connect
 
             self._duck = connect()
         return self._duck
@@ -205,7 +205,7 @@ class FeatureStore:
                                         h=self.reader.history(self.duckdb, name))[0]
             files = self.reader.newest_partition_files(history_path, what, EVENT_DATE)
             if files:
-                from featurestore.delta_read import utc_relation
+                from featurestore.storage.delta_read import utc_relation
 
                 newest = self._sql(f"SELECT max({EVENT_TIME}) FROM n",
                                    n=utc_relation(self.duckdb.read_parquet(files, union_by_name=True)))[0][0]
@@ -237,7 +237,7 @@ class FeatureStore:
         return GroupState(history_version, latest_version, int(stats[0]), int(live), int(deleted), *stats[1:])
 
     def _sql(self, sql: str, **relations: Any) -> list[tuple]:
-        from featurestore.delta_read import query
+        from featurestore.storage.delta_read import query
 
         return query(self.duckdb, sql, **relations)
 
@@ -290,7 +290,7 @@ class FeatureStore:
 
     def online_store(self, path: str | None = None):
         """The SQLite online store (settings' online_path, or <root>/online.sqlite)."""
-        from featurestore.online import OnlineStore
+        from featurestore.online.store import OnlineStore
 
         chosen = path or self.settings.online_file()
         if chosen is None:
@@ -305,13 +305,13 @@ class FeatureStore:
                                 versions: Mapping[str, int] | None = None, full_feature_names: bool = False):
         """Entity rows joined point-in-time to the requested features ('group:feature' / 'group:*').
 
-        Rules: featurestore.pit. `as_known_at` ignores history written after it (naive = UTC), `ttl_overrides`
+        Rules: featurestore.engines.pit. `as_known_at` ignores history written after it (naive = UTC), `ttl_overrides`
         replace a group's TTL, `versions` pin a group's history to a Delta version; features keep their names
         (`full_feature_names=True`: every feature column is `group__feature`). duckdb engine: pandas / pyarrow
         / Spark entity rows in, a pyarrow Table out, in entity order; spark engine: a Spark DataFrame (pandas /
         pyarrow converted) in and out, order unspecified.
         """
-        from featurestore.training import parse_feature_refs
+        from featurestore.training.sets import parse_feature_refs
 
         groups = self.registry.groups
         selected = parse_feature_refs(features, groups)
@@ -323,15 +323,15 @@ class FeatureStore:
         pinned = dict(versions or {})
         self._warn_if_known_too_early(list(selected), cutoff, pinned)
         if self.engine == "spark":
-            from featurestore.training import get_historical_features
+            from featurestore.training.sets import get_historical_features
 
             return get_historical_features(self.offline, self._spark_frame(entity_df), features, groups,
                                            timestamp_column=timestamp_column, ttl_overrides=overrides,
                                            as_known_at=cutoff, versions=pinned,
                                            full_feature_names=full_feature_names)
-        from featurestore.engine_duckdb import to_arrow
-        from featurestore.pit import FeatureQuery
-        from featurestore.pit_duckdb import point_in_time_join_duckdb
+        from featurestore.engines.duckdb_engine import to_arrow
+        from featurestore.engines.pit import FeatureQuery
+        from featurestore.engines.pit_duckdb import point_in_time_join_duckdb
 
         queries = [FeatureQuery(group=g, history=self.reader.history(self.duckdb, g, pinned.get(g)), keys=groups[g].key_names,
                                 features=names, ttl=overrides.get(g, groups[g].ttl)) for g, names in selected.items()]
@@ -387,7 +387,7 @@ class FeatureStore:
         From the latest-values Delta tables (delta-rs on the duckdb engine, Spark on the spark engine), or
         with `online=True` from the SQLite online store. Naming as in training sets.
         """
-        from featurestore.online import get_online_features
+        from featurestore.online.store import get_online_features
 
         names = [groups] if isinstance(groups, str) else list(groups)
         specs = [self.group(n) for n in names]
@@ -420,8 +420,7 @@ class FeatureStore:
         spec = self.training_set_spec(spec)
         spec.validate_against(self.registry)
         if self.engine == "spark":
-            from featurestore import training
-
+            from featurestore.training import sets as training
             return training.training_set_frame(self.offline, spec, self.registry, inputs)
         entities = self._entity_rows(spec, inputs["entity_source_version"])
         rows = self.get_historical_features(entities, spec.features, timestamp_column=spec.timestamp_column,
@@ -436,7 +435,7 @@ class FeatureStore:
         missing = [c for c in spec.entity_columns if c not in data.columns]
         if missing:
             raise SpecError(f"training set {spec.name!r}: source {source.name!r} has no column(s) {missing}")
-        from featurestore.pit_duckdb import _q
+        from featurestore.engines.pit_duckdb import _q
 
         where = []
         for bound, op in ((spec.start, ">="), (spec.end, "<")):
@@ -449,7 +448,7 @@ class FeatureStore:
 
     def _query_windows(self, spec: TrainingSetSpec, rows, source_versions: Mapping[str, int]):
         """Query-time windows on the duckdb engine: DuckDB where it computes them exactly, Spark otherwise."""
-        from featurestore.engine_duckdb import aggregate_as_of_duckdb, needs_spark
+        from featurestore.engines.duckdb_engine import aggregate_as_of_duckdb, needs_spark
 
         for query in spec.query_windows:
             source = self.registry.source(query.source)
@@ -479,8 +478,7 @@ class FeatureStore:
         `name` may also be a TrainingSetSpec that is not registered (checked against the registry)."""
         spec = self.training_set_spec(name)
         if self.engine == "spark":
-            from featurestore import training
-
+            from featurestore.training import sets as training
             return training.build_training_set(self.offline, spec, self.registry, versions=versions,
                                                as_known_at=as_known_at)
         inputs = self.current_inputs(spec, versions=versions, as_known_at=as_known_at)
@@ -490,7 +488,7 @@ class FeatureStore:
 
         write_deltalake(path, table, mode="overwrite", schema_mode="overwrite",
                         commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(inputs)}))
-        from featurestore.training import TrainingSetResult
+        from featurestore.training.sets import TrainingSetResult
 
         feature_columns = [c for c in table.column_names if c not in spec.entity_columns]
         rows = table.num_rows
@@ -505,8 +503,7 @@ class FeatureStore:
         """The inputs recorded with a training set's commit (newest, or at `version`)."""
         path = layout.training_set_path(self.root, name)
         if self.engine == "spark" and self.settings.is_remote:
-            from featurestore import training
-
+            from featurestore.training import sets as training
             return training.recorded_inputs(self.offline, name, version)
         found = self.reader.commit_metadata(path, f"training set {name!r}", version)
         if not found or "input_versions" not in found:
@@ -528,7 +525,7 @@ class FeatureStore:
     # ---- writes (Spark) -------------------------------------------------------------------------------------
     def materialize(self, name: str, start: datetime | str, end: datetime | str):
         """Materialise a source or a feature group for [start, end) through Spark; returns the WriteResult."""
-        from featurestore.materialize import materialize_group, materialize_source
+        from featurestore.offline.materialize import materialize_group, materialize_source
         from featurestore.times import to_utc
 
         begin, finish = to_utc(start, "materialize: start"), to_utc(end, "materialize: end")
@@ -550,7 +547,7 @@ class DeltaLatestBackend:
         self.store = store
 
     def get(self, spec: FeatureGroupSpec, keys: Sequence[tuple]) -> dict[tuple, dict]:
-        from featurestore.pit_duckdb import _q
+        from featurestore.engines.pit_duckdb import _q
 
         wanted = list(dict.fromkeys(keys))
         if not wanted:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from featurestore.errors import SpecError
 from featurestore.spec import FeatureGroupSpec, SourceSpec
-from featurestore.training import TrainingSetSpec
+from featurestore.training.sets import TrainingSetSpec
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from featurestore import object_storage
+from featurestore.storage import object_storage
 from featurestore.errors import FeatureStoreError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

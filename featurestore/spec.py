@@ -218,7 +218,7 @@ class FeatureGroupSpec:
 
     def _derive_from_windows(self, what: str) -> None:
         from featurestore.aggregations.algebra import check_windows
-        from featurestore.windowed import largest_window, window_features, windowed_transform
+        from featurestore.aggregations.windowed import largest_window, window_features, windowed_transform
 
         try:
             windows = check_windows(self.windows, reserved=[k.name for k in self.keys] + [self.event_time_column])

@@ -12,10 +12,10 @@ from dagster import (
 )
 
 from featurestore.durations import format_duration
-from featurestore.materialize import materialize_group, materialize_source
+from featurestore.offline.materialize import materialize_group, materialize_source
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec, SourceSpec
-from featurestore.store import WriteResult
+from featurestore.offline.store import WriteResult
 from orchestration.keys import FEATURES_PREFIX, SOURCES_PREFIX, group_key, source_key  # noqa: F401 - re-exported
 from orchestration.partitions import SINGLE_RUN_BACKFILL, partitions_for
 from orchestration.resources import StoreResource

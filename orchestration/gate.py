@@ -22,7 +22,7 @@ from dagster import AssetCheckKey, AssetCheckSeverity, DagsterInstance
 from featurestore.durations import parse_duration
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec
-from featurestore.training import TrainingSetSpec
+from featurestore.training.sets import TrainingSetSpec
 from orchestration.dagster_internals import CheckRecordStatus, iter_check_records, record_evaluation, record_metadata
 from orchestration.keys import group_check_keys, group_key
 from orchestration.partitions import partitions_for

@@ -1,6 +1,6 @@
 """Dagster side of table maintenance: one op job and one nightly schedule per feature group and training set.
 
-Each job calls `featurestore.maintenance` (compaction Z-ordered by the entity keys, log checkpoints, a
+Each job calls `featurestore.offline.maintenance` (compaction Z-ordered by the entity keys, log checkpoints, a
 VACUUM that honours every training set's pins) and reports files / bytes before and after, durations, the
 retention and the pins applied as an AssetObservation on the group's (or training set's) asset.
 Schedule: `tags={"maintenance_cron": "..."}` on a group spec, else `DEFAULT_GROUP_CRON` (03:17 UTC nightly);
@@ -27,7 +27,7 @@ from dagster import (
 )
 
 from featurestore.cron import validate_cron
-from featurestore.maintenance import (MaintenancePolicy, MaintenanceResult, maintain_group, maintain_training_set,
+from featurestore.offline.maintenance import (MaintenancePolicy, MaintenanceResult, maintain_group, maintain_training_set,
                                       registry_pins)
 from featurestore.registry import Registry
 from orchestration.keys import group_key

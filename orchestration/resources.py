@@ -10,7 +10,7 @@ from dagster import ConfigurableResource
 from featurestore.feature_store import FeatureStore
 from featurestore.session import PROJECT_ROOT, build_spark_session
 from featurestore.settings import Settings, is_remote_root
-from featurestore.store import OfflineStore
+from featurestore.offline.store import OfflineStore
 
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 

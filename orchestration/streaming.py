@@ -5,7 +5,7 @@ arrived since the checkpoint and then stops, so each run is an ordinary bounded 
 run history, alerts on failure, concurrency limits) and the checkpoint carries exactly-once across runs.
 A sensor must return within seconds, so it cannot host the query; a never-ending run would make Dagster a
 process supervisor it is not good at. The latency is the schedule's interval (default 5 minutes); for
-seconds-level latency run `featurestore.streaming.start_stream` with a processingTime trigger in a service.
+seconds-level latency run `featurestore.streaming.ingest.start_stream` with a processingTime trigger in a service.
 The schedule skips a tick while a run of the same stream is still going (one writer per checkpoint).
 """
 
@@ -33,8 +33,8 @@ from dagster import (
 
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec
-from featurestore.store import OfflineStore
-from featurestore.streaming import read_file_stream, read_kafka_stream, run_available_now
+from featurestore.offline.store import OfflineStore
+from featurestore.streaming.ingest import read_file_stream, read_kafka_stream, run_available_now
 from orchestration.resources import StoreResource
 
 IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,

@@ -1,6 +1,6 @@
 """Asset checks on training sets: WARN when history written since the build would change its rows.
 
-The computation is `featurestore.staleness.staleness` (change data feed of each input group's history since
+The computation is `featurestore.training.staleness.staleness` (change data feed of each input group's history since
 the pinned version, restricted to the keys and times that can reach a row through the TTL, candidates
 recomputed and compared). Rebuilding the set (its asset) pins the current versions: the check passes again.
 """
@@ -19,8 +19,8 @@ from dagster import (
 )
 
 from featurestore.registry import Registry
-from featurestore.staleness import staleness
-from featurestore.training import training_set_path
+from featurestore.training.staleness import staleness
+from featurestore.training.sets import training_set_path
 from orchestration.resources import StoreResource
 from orchestration.keys import training_set_key
 

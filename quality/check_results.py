@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from featurestore.spec import FeatureGroupSpec
-from featurestore.store import OfflineStore
+from featurestore.offline.store import OfflineStore
 from quality import Level, Severity
 from quality.check_names import (  # noqa: F401 - re-exported: the names belong with the results
     DRIFT_PREFIX,

@@ -105,10 +105,10 @@ def rows(spark, path: str, drop: tuple[str, ...] = ()) -> list[tuple]:
 
 def local_run(spark, root: Path) -> None:
     """The same windows through the core API on the test's local session."""
-    from featurestore.materialize import materialize_group, materialize_source
+    from featurestore.offline.materialize import materialize_group, materialize_source
     from featurestore.registry import discover
-    from featurestore.store import OfflineStore
-    from featurestore.training import build_training_set
+    from featurestore.offline.store import OfflineStore
+    from featurestore.training.sets import build_training_set
 
     registry = discover("feature_groups")
     store = OfflineStore(spark, str(root))

@@ -21,9 +21,9 @@ import pytest
 from dagster import AssetCheckKey, AssetCheckSeverity, DagsterInstance, materialize
 from pyspark.sql import functions as F
 
-from featurestore.materialize import materialize_group, materialize_source
+from featurestore.offline.materialize import materialize_group, materialize_source
 from featurestore.registry import discover
-from featurestore.training import TrainingSetSpec
+from featurestore.training.sets import TrainingSetSpec
 from jobs.sensors import AlertCursor, process_check_failures
 from orchestration.assets import build_group_asset, build_source_asset, group_key
 from orchestration.checks import QualityResource, build_group_checks, group_check_keys
@@ -183,7 +183,7 @@ def test_a_drift_check_without_reference_partitions_records_no_result_so_it_is_n
 TRAINING_MODULE = """
 from feature_groups.consumer import consumer
 from feature_groups.transactions import transactions
-from featurestore.training import TrainingSetSpec
+from featurestore.training.sets import TrainingSetSpec
 
 consumer_training = TrainingSetSpec(
     name="consumer_training", description="consumer features at each transaction",
@@ -210,8 +210,7 @@ def training_package(tmp_path_factory):
 
 
 def cli_training_set(world, package, out, *extra):
-    from featurestore import cli
-
+    from featurestore.cli import commands as cli
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", world["home"])
         code = cli.main(["training-set", "consumer_training", "--package", package, "--root", world["store"].root,

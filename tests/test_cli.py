@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.online import OnlineStore
+from featurestore.online.store import OnlineStore
 from featurestore.registry import discover
-from featurestore.store import OfflineStore
+from featurestore.offline.store import OfflineStore
 from tests.example_rows import CARD_SCHEMA, CARDS, CONSUMER_SCHEMA, T0, write_transactions
 
 
@@ -70,7 +70,7 @@ def test_help_and_unknown_names_answer_fast_without_spark(tmp_path):
 def test_catalog_and_lookup_paths_import_no_pyspark(root):
     """list, describe, lookup and training-set on the duckdb engine: no pyspark module, hence no JVM."""
     store, _ = root
-    script = ("import sys, contextlib, io\nfrom featurestore.cli import main\nout = io.StringIO()\n"
+    script = ("import sys, contextlib, io\nfrom featurestore.cli.commands import main\nout = io.StringIO()\n"
               "with contextlib.redirect_stdout(out):\n"
               f"    codes = [main([*a, '--root', {store.root!r}]) for a in (['list'], ['describe', 'card'], "
               f"['lookup', 'card', {CARDS[0]!r}], ['training-set', 'fraud_training'])]\n"

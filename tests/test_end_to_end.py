@@ -90,7 +90,7 @@ def test_features_match_a_plain_python_computation(materialised, group, key, sna
 
 def test_rematerialising_writes_nothing_and_latest_has_one_row_per_key(materialised):
     registry, store, _ = materialised
-    from featurestore.materialize import materialize_group
+    from featurestore.offline.materialize import materialize_group
 
     start = datetime(2026, 10, 1, tzinfo=timezone.utc)
     result = materialize_group(store, registry.group("consumer"), registry, start, start + timedelta(days=2))
@@ -136,7 +136,7 @@ def test_training_set_asset_matches_the_reference_join(materialised):
 
 def test_a_built_training_set_is_rebuilt_exactly_from_its_recorded_inputs(materialised):
     registry, store, _ = materialised
-    from featurestore.training import build_training_set, rebuild_training_set, training_set_path
+    from featurestore.training.sets import build_training_set, rebuild_training_set, training_set_path
 
     spec = registry.training_set("fraud_training")
     built = build_training_set(store, spec, registry)

@@ -20,7 +20,7 @@ from featurestore.feature_store import KnownTooEarlyWarning
 from featurestore.registry import Registry, discover
 from featurestore.settings import Settings, is_remote_root
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.store import OfflineStore
+from featurestore.offline.store import OfflineStore
 from tests.example_rows import CARD_SCHEMA, CARDS, CONSUMER_SCHEMA, T0, write_transactions
 from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
 from tests.test_pit_engine import (ENTITY_STRUCT, GROUP_FEATURES, PAIR, PAIR_FEATURES, SINGLE, TTLS, WRITTEN,
@@ -90,8 +90,7 @@ def test_built_sets_are_recorded_and_rebuilt_identically_by_either_engine(spark,
     assert result.rows == 39 and result.input_versions == {"consumer": 0, "card": 5}
     assert 0 < result.null_rates["card__avg_amt_last_1d"] < 1
     # the table delta-rs wrote is a Delta table Spark reads, with the inputs Spark's rebuild expects
-    from featurestore import training
-
+    from featurestore.training import sets as training
     assert training.recorded_inputs(store, "fraud_training")["input_versions"] == result.input_versions
     written = spark.read.format("delta").load(result.path)
     assert written.count() == 39
@@ -106,7 +105,7 @@ def test_every_table_spark_writes_reads_the_same_through_delta_rs(spark, demo_li
     store, _ = demo_like
     from deltalake import DeltaTable
 
-    from featurestore.delta_read import DeltaReader, connect
+    from featurestore.storage.delta_read import DeltaReader, connect
 
     reader, con = DeltaReader(store.root), connect()
     for path in (store.history_path("card"), store.latest_path("card"), store.history_path("consumer"),
@@ -152,7 +151,7 @@ def test_names_are_stable_and_a_clash_names_both_groups(demo_like):
                                                       "full_feature_names=True"))
     full = duck.get_historical_features(entity, ["consumer:*", "card:*"], full_feature_names=True)
     assert full.column_names[3:5] == ["consumer__num_trans_last_1d", "consumer__num_trans_last_7d"]
-    from featurestore.training import TrainingSetSpec
+    from featurestore.training.sets import TrainingSetSpec
 
     clashing = TrainingSetSpec(name="clash", description="", entity_source="transactions",
                                timestamp_column="event_time", entity_columns=("event_time", "cc_num", "consumer_id"),

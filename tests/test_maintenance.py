@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from featurestore.maintenance import (MaintenancePolicy, maintain_group, maintain_training_set, registry_pins,
+from featurestore.offline.maintenance import (MaintenancePolicy, maintain_group, maintain_training_set, registry_pins,
                                       renew_pins, table_stats, utc_now)
-from featurestore.training import build_training_set, rebuild_training_set, recorded_inputs
+from featurestore.training.sets import build_training_set, rebuild_training_set, recorded_inputs
 from tests.training_fixture import ACCT, REGISTRY, TRAINING, day, loaded_store
 
 NO_GRACE = MaintenancePolicy(retention=timedelta(0), pin_ttl=timedelta(days=30))

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featurestore.object_storage import S3Settings, delta_rs_uri, s3a_jars
+from featurestore.storage.object_storage import S3Settings, delta_rs_uri, s3a_jars
 from featurestore.session import DEFAULT_JARS_DIR
 from tests.s3_server import seaweedfs_s3
 from tests.example_runs import TABLES, drive_beside_local, local_run, run_example_jobs
@@ -60,7 +60,7 @@ def run_on_bucket(out: Path) -> dict:
 
 def test_settings_map_to_spark_and_delta_rs_and_never_show_secrets():
     from featurestore.errors import FeatureStoreError
-    from featurestore.object_storage import spark_settings
+    from featurestore.storage.object_storage import spark_settings
 
     env = {"FEATURESTORE_S3_ENDPOINT": "http://127.0.0.1:9000", "FEATURESTORE_S3_REGION": "eu-west-1",
            "FEATURESTORE_S3_PATH_STYLE": "true", "FEATURESTORE_S3_ACCESS_KEY": "AKIAEXAMPLE",
@@ -125,7 +125,7 @@ def test_example_on_s3_matches_local_and_delta_rs_reads_it(s3, spark, tmp_path, 
                                  storage_options=settings.storage_options()).to_pyarrow_table()
         assert canonical_rows(by_delta_rs) == canonical_rows(on_s3), f"delta-rs read of {table}"
 
-    from featurestore.online import OnlineStore
+    from featurestore.online.store import OnlineStore
 
     synced = OnlineStore(tmp_path / "online.sqlite")
     for group in ("consumer", "card"):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from featurestore.registry import discover
-from featurestore.store import OfflineStore
+from featurestore.offline.store import OfflineStore
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SCRIPT = str(Path(sys.executable).parent / "featurestore")

@@ -15,8 +15,8 @@ import pytest
 
 from featurestore.errors import DataValidationError, FeatureStoreError, SchemaMismatchError, SpecError
 from featurestore.spec import Feature
-from featurestore.store import OfflineStore, WritePolicy
-from featurestore.training import get_historical_features
+from featurestore.offline.store import OfflineStore, WritePolicy
+from featurestore.training.sets import get_historical_features
 from tests.faults.writer import T0, faults, rows
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from featurestore.errors import DataValidationError, InvalidKeyError
-from featurestore.online import (OnlineStore, _apply, check_consistency, delta_get, get_online_features,
+from featurestore.online.store import (OnlineStore, _apply, check_consistency, delta_get, get_online_features,
                                  key_tuples, keys_from_text)
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.store import OfflineStore
+from featurestore.offline.store import OfflineStore
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -119,7 +119,7 @@ def test_a_delete_with_wrong_typed_keys_writes_nothing(stores, spark):
 
 def test_nan_round_trips_and_a_nan_key_is_skipped_not_blocking(stores, spark, caplog):
     store, online = stores
-    with caplog.at_level(logging.WARNING, logger="featurestore.online"):
+    with caplog.at_level(logging.WARNING, logger="featurestore.online.store"):
         result = online.sync(store, FLOATS)
     assert (result.upserted, result.skipped) == (2, 1)
     assert math.isnan(result.skipped_examples[0][0]["score"]) and result.skipped_examples[0][1] == "NaN key"

@@ -13,7 +13,7 @@ import pytest
 from featurestore.columns import INTERNAL_COLUMNS, SYSTEM_COLUMNS, is_reserved, reserved_reason
 from featurestore.errors import SpecError
 from featurestore.spec import Feature, FeatureGroupSpec, Key, SourceSpec
-from featurestore.training import TrainingSetSpec
+from featurestore.training.sets import TrainingSetSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 

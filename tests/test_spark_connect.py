@@ -110,7 +110,7 @@ def _local_check_failures(spark, root: Path, reports: Path) -> dict[str, list[st
     from datetime import datetime, timedelta, timezone
 
     from featurestore.registry import discover
-    from featurestore.store import OfflineStore
+    from featurestore.offline.store import OfflineStore
     from quality.check_results import drift_results, suite_results
 
     registry, store = discover("feature_groups"), OfflineStore(spark, str(root))

@@ -12,8 +12,8 @@ from featurestore.columns import IS_DELETED
 from featurestore.errors import DataValidationError, SchemaMismatchError
 from featurestore.registry import Registry
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.store import OfflineStore
-from featurestore.streaming import SOURCE_FILE, read_file_stream, run_available_now
+from featurestore.offline.store import OfflineStore
+from featurestore.streaming.ingest import SOURCE_FILE, read_file_stream, run_available_now
 
 SPEC = FeatureGroupSpec(
     name="clicks", description="streamed test group", owner="tests", keys=(Key("user_id"),),

@@ -8,8 +8,8 @@ import pytest
 
 from featurestore.errors import SpecError
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.store import OfflineStore
-from featurestore.training import get_historical_features, parse_feature_refs
+from featurestore.offline.store import OfflineStore
+from featurestore.training.sets import get_historical_features, parse_feature_refs
 from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -17,13 +17,13 @@ import pytest
 from pyspark.sql import functions as F
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
-from featurestore.delta_utils import parse_metadata
+from featurestore.storage.delta_utils import parse_metadata
 from featurestore.errors import DataValidationError, FeatureStoreError
 from featurestore.session import SESSION_TIME_ZONE, build_spark_session
 from featurestore.spec import Feature, FeatureGroupSpec, Key, SourceSpec
-from featurestore.store import LatestTableRepaired, OfflineStore
+from featurestore.offline.store import LatestTableRepaired, OfflineStore
 from featurestore.times import to_micros
-from featurestore.training import get_historical_features
+from featurestore.training.sets import get_historical_features
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)  # US daylight saving ends that night
 SCHEMA = "user_id string, ts timestamp, clicks long"

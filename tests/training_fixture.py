@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from featurestore.registry import Registry
 from featurestore.spec import Feature, FeatureGroupSpec, Key, SourceSpec
-from featurestore.store import OfflineStore
-from featurestore.training import TrainingSetSpec
+from featurestore.offline.store import OfflineStore
+from featurestore.training.sets import TrainingSetSpec
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 FEATURES = "account_id string, event_time timestamp, amount double, n long"

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from featurestore.session import build_spark_session
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.store import OfflineStore
+from featurestore.offline.store import OfflineStore
 
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
 

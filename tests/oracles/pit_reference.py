@@ -3,7 +3,7 @@
 For each entity row and group: among the group's history rows with the same key (compared column by column),
 ``event_time <= ts``, ``ts - event_time <= ttl`` (if a TTL), ``write_time <= as_known_at`` (if given), take
 the one with the greatest (event_time, write_time); a delete marker or no row gives nulls. Null key or null
-ts gives nulls. Output names follow featurestore.pit: an explicit output name, else the feature name (``group__feature``
+ts gives nulls. Output names follow featurestore.engines.pit: an explicit output name, else the feature name (``group__feature``
 with ``full_feature_names``); a clash is an error.
 """
 

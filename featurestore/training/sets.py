@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from featurestore.errors import SpecError
-from featurestore.pit import FeatureQuery, point_in_time_join
+from featurestore.engines.pit import FeatureQuery, point_in_time_join
 from featurestore.spec import FeatureGroupSpec, check_name
 from featurestore.times import to_utc_or_none
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from featurestore.registry import Registry
-    from featurestore.store import OfflineStore
+    from featurestore.offline.store import OfflineStore
 
 
 def parse_feature_refs(refs: Sequence[str], groups: Mapping[str, FeatureGroupSpec]) -> dict[str, list[str]]:
@@ -66,7 +66,7 @@ def get_historical_features(store: OfflineStore, entity_df: DataFrame, features:
                             as_known_at: datetime | str | None = None,
                             versions: Mapping[str, int] | None = None,
                             full_feature_names: bool = False) -> DataFrame:
-    """Entity rows joined point-in-time to the requested features (see featurestore.pit for the rules).
+    """Entity rows joined point-in-time to the requested features (see featurestore.engines.pit for the rules).
 
     `groups` maps names to specs (or is a Registry); `ttl_overrides` replaces a group's TTL for this query;
     `as_known_at` ignores history written after it; `versions` pins each group's history to a Delta version;
@@ -180,7 +180,7 @@ class TrainingSetSpec:
 
     def output_columns(self, registry: Registry) -> list[str]:
         """The feature columns the set will have, in order; SpecError (naming both groups) on a clash."""
-        from featurestore.pit import FeatureQuery, resolve_output_names
+        from featurestore.engines.pit import FeatureQuery, resolve_output_names
 
         selected = parse_feature_refs(self.features, registry.groups)
         queries = [FeatureQuery(g, None, registry.groups[g].key_names, names) for g, names in selected.items()]
@@ -277,7 +277,7 @@ def build_training_set(store: OfflineStore, spec: TrainingSetSpec, registry: Reg
 
 def recorded_inputs(store: OfflineStore, name: str, version: int | None = None) -> dict:
     """The input versions and as-known-at time recorded with a training set's Delta commit."""
-    from featurestore.delta_compat import history as delta_history
+    from featurestore.storage.delta_compat import history as delta_history
     from pyspark.sql import functions as F
 
     history = delta_history(store.spark, training_set_path(store, name))

@@ -1,5 +1,5 @@
 """The single-node engine: point-in-time joins and query-time windows in DuckDB over Delta tables read with
-delta-rs. Same semantics as the Spark engine (featurestore.pit, featurestore.aggregations.query_time); no JVM.
+delta-rs. Same semantics as the Spark engine (featurestore.engines.pit, featurestore.aggregations.query_time); no JVM.
 
 Inputs: pandas DataFrames or pyarrow Tables (a Spark DataFrame is converted with `toArrow()`); results are
 pyarrow Tables in entity-row order.
@@ -18,8 +18,8 @@ from typing import Any
 from featurestore.aggregations.algebra import AGGREGATIONS, Window
 from featurestore.durations import to_microseconds
 from featurestore.errors import SpecError
-from featurestore.pit import INTERNAL_PREFIX
-from featurestore.pit_duckdb import _micros, _q, _relation
+from featurestore.engines.pit import INTERNAL_PREFIX
+from featurestore.engines.pit_duckdb import _micros, _q, _relation
 
 DUCKDB_WINDOW_AGGS = {"row_count": "count({v})", "count": "count({v})", "sum": "sum({v})", "avg": "avg({v})",
                       "min": "min({v})", "max": "max({v})", "variance": "var_samp({v})",

@@ -6,7 +6,7 @@ Two backends behind one function, `get_online_features`:
   write_time), for millisecond lookups without Spark.
 Deleted or unknown keys get None for every feature. Feature names are as in training sets: the feature's name
 (`group__feature` for every feature with `full_feature_names=True`); a name two requested groups share is a
-SpecError naming both (featurestore.pit.resolve_output_names).
+SpecError naming both (featurestore.engines.pit.resolve_output_names).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from featurestore.spec import FeatureGroupSpec
-    from featurestore.store import OfflineStore
+    from featurestore.offline.store import OfflineStore
 
 log = logging.getLogger(__name__)
 KeyTuple = tuple
@@ -201,9 +201,9 @@ def key_tuples(spec: FeatureGroupSpec, keys: Sequence[Mapping[str, Any]]) -> lis
 
 
 def output_names(groups: Sequence[FeatureGroupSpec], full_feature_names: bool = False) -> list[dict[str, str]]:
-    """Per group, feature -> output name, by the training-set rule (featurestore.pit.resolve_output_names):
+    """Per group, feature -> output name, by the training-set rule (featurestore.engines.pit.resolve_output_names):
     plain names, or `group__feature` with full_feature_names; a clash is a SpecError naming both groups."""
-    from featurestore.pit import FeatureQuery, resolve_output_names
+    from featurestore.engines.pit import FeatureQuery, resolve_output_names
 
     keys = list(dict.fromkeys(k for spec in groups for k in spec.key_names))
     queries = [FeatureQuery(spec.name, None, spec.key_names, spec.feature_names) for spec in groups]

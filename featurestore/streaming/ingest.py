@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.columns import WRITE_TIME
 from featurestore.errors import FeatureStoreError, SchemaMismatchError
-from featurestore.store import OfflineStore, WriteResult
+from featurestore.offline.store import OfflineStore, WriteResult
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -255,7 +255,7 @@ def _repair_latest(store: OfflineStore, spec: FeatureGroupSpec) -> None:
 
 def _check_stream_schema(spec: FeatureGroupSpec, stream_df: DataFrame, keep_last_by: str | None) -> None:
     """Fail before starting on a stream whose schema does not match the group (missing/extra/wrong type)."""
-    from featurestore.conform import conform
+    from featurestore.offline.conform import conform
 
     if not stream_df.isStreaming:
         raise FeatureStoreError(f"feature group {spec.name!r}: start_stream needs a streaming DataFrame "

@@ -4,7 +4,7 @@ Only the entity rows that are new since the build's recorded entity-source versi
 groups' current versions, and appended in one Delta commit that records the new inputs (so
 `rebuild_training_set` reproduces the extended set). The result equals a full build at those inputs when
 (1) the rows already in the set are still in the source unchanged and (2) the set is not stale (no history
-written since changes one of its rows: `featurestore.staleness`); otherwise extending is refused with the
+written since changes one of its rows: `featurestore.training.staleness`); otherwise extending is refused with the
 reason, and a full `build_training_set` is the way.
 """
 
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from featurestore.errors import FeatureStoreError
-from featurestore.staleness import staleness
-from featurestore.training import (current_inputs, entity_rows, get_historical_features, recorded_inputs,
+from featurestore.training.staleness import staleness
+from featurestore.training.sets import (current_inputs, entity_rows, get_historical_features, recorded_inputs,
                                    training_set_path, with_query_windows)
 
 if TYPE_CHECKING:
     from featurestore.registry import Registry
-    from featurestore.store import OfflineStore
-    from featurestore.training import TrainingSetSpec
+    from featurestore.offline.store import OfflineStore
+    from featurestore.training.sets import TrainingSetSpec
 
 
 @dataclass(frozen=True)

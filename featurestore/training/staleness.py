@@ -18,14 +18,14 @@ from pyspark.sql import functions as F
 
 from featurestore.columns import EVENT_TIME
 from featurestore.durations import parse_duration, to_microseconds
-from featurestore.training import get_historical_features, input_versions, recorded_inputs, training_set_path
+from featurestore.training.sets import get_historical_features, input_versions, recorded_inputs, training_set_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from featurestore.registry import Registry
-    from featurestore.store import OfflineStore
-    from featurestore.training import TrainingSetSpec
+    from featurestore.offline.store import OfflineStore
+    from featurestore.training.sets import TrainingSetSpec
 
 
 @dataclass(frozen=True)

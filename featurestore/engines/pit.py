@@ -49,7 +49,7 @@ class FeatureQuery:
 
     ``history`` has the ``keys``, ``event_time``, ``write_time``, ``is_deleted`` and the ``features``: a Spark
     DataFrame for point_in_time_join; a pandas DataFrame, pyarrow Table or Parquet path for
-    featurestore.pit_duckdb.
+    featurestore.engines.pit_duckdb.
     ``ttl`` (a timedelta, a string like '14d', or None for unlimited) bounds the age of the newest row.
     ``output_names`` maps a feature to its output column name. Without it a feature keeps its name (or is
     named ``<group>__<feature>`` with ``full_feature_names=True``); see `resolve_output_names`.

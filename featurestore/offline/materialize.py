@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from featurestore.spec import FeatureGroupSpec, SourceSpec, TransformInput
-from featurestore.store import OfflineStore, WriteResult
+from featurestore.offline.store import OfflineStore, WriteResult
 
 if TYPE_CHECKING:
     from featurestore.registry import Registry

@@ -1,7 +1,7 @@
 """Reading the store's Delta tables without Spark: delta-rs (`deltalake`) for the log, DuckDB for queries.
 
 Spark (delta-spark) writes every table; this module only reads them, at the current or a pinned version.
-Paths follow the store's layout (`featurestore.layout`). Errors name the group or table and the path.
+Paths follow the store's layout (`featurestore.storage.layout`). Errors name the group or table and the path.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from featurestore import layout
+from featurestore.storage import layout
 from featurestore.errors import FeatureStoreError
 
 if TYPE_CHECKING:

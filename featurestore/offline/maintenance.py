@@ -4,7 +4,7 @@ Per group (history and latest tables) and per training set. Dagster-free: `orche
 schedules it.
 
 Retention rule. VACUUM deletes data files that left the table more than `retention` ago. A training set
-records the Delta version of every input it read (`featurestore.training.recorded_inputs`); each recorded
+records the Delta version of every input it read (`featurestore.training.sets.recorded_inputs`); each recorded
 version is a **pin** on that input table, lasting `MaintenancePolicy.pin_ttl` from the training set's
 commit unless renewed (`renew_pins`). A file of pinned version V can only have left the table in a commit
 after V, so VACUUM of a pinned table retains at least `now - time(commit V + 1)` (+ a margin) for the
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from featurestore.registry import Registry
-    from featurestore.store import OfflineStore
+    from featurestore.offline.store import OfflineStore
 
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 DELTA_DEFAULT_LOG_RETENTION = timedelta(days=30)
@@ -149,7 +149,7 @@ def renew_pins(store: OfflineStore, training_set: str, *, until: datetime | None
                training_set_version: int | None = None, policy: MaintenancePolicy | None = None) -> datetime:
     """Extend the pins of a training set's build (the current one by default) to `until` (default: now +
     pin_ttl); recorded in a small Delta table so the expiry is visible and survives restarts."""
-    from featurestore.training import training_set_path
+    from featurestore.training.sets import training_set_path
 
     policy = policy or MaintenancePolicy()
     version = training_set_version if training_set_version is not None else \
@@ -183,7 +183,7 @@ def training_set_pins(store: OfflineStore, entity_sources: Mapping[str, str | No
     with its expiry: the build's commit time + pin_ttl, or a later renewal."""
     from delta.tables import DeltaTable
 
-    from featurestore.training import training_set_path
+    from featurestore.training.sets import training_set_path
 
     policy = policy or MaintenancePolicy()
     renewed = _renewed(store)
@@ -260,7 +260,7 @@ def maintain_table(spark: SparkSession, path: str, *, name: str, keys: Sequence[
     """
     from delta.tables import DeltaTable
 
-    from featurestore.delta_utils import operation_session
+    from featurestore.storage.delta_utils import operation_session
 
     policy = policy or MaintenancePolicy()
     now = now or utc_now()
@@ -346,7 +346,7 @@ def maintain_training_set(store: OfflineStore, name: str, registry: Registry, *,
     """Maintain a training set's table. Its maintenance commits carry the current build's recorded inputs
     (marked `maintenance`), so `recorded_inputs` / `rebuild_training_set` see the same build, and its log
     (holding every build's inputs, i.e. its pins) is kept for at least `pin_ttl`."""
-    from featurestore.training import recorded_inputs, training_set_path
+    from featurestore.training.sets import recorded_inputs, training_set_path
 
     spec = registry.training_set(name)
     policy = policy or MaintenancePolicy()

@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from featurestore import delta_compat, history_write, latest_table
+from featurestore.storage import delta_compat
+
+from featurestore.offline import history_write
+
+from featurestore.offline import latest_table
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED
-from featurestore.conform import check_rows, conform
-from featurestore.delta_utils import is_concurrent_modification, root_cause
+from featurestore.offline.conform import check_rows, conform
+from featurestore.storage.delta_utils import is_concurrent_modification, root_cause
 from featurestore.errors import DataValidationError, FeatureStoreError
-from featurestore.history_write import STATUS, newest_per  # noqa: F401 - newest_per is part of this API
-from featurestore.spark_times import date_literal, timestamp_literal, utc_date
+from featurestore.offline.history_write import STATUS, newest_per  # noqa: F401 - newest_per is part of this API
+from featurestore.offline.spark_times import date_literal, timestamp_literal, utc_date
 from featurestore.times import to_utc, to_utc_or_none
 from featurestore.types import dtype_name, spark_type
 
@@ -245,7 +249,7 @@ class OfflineStore:
 
     def _keys_frame(self, spec: FeatureGroupSpec, keys: DataFrame | Iterable[Mapping]) -> DataFrame:
         """Key rows (a DataFrame or dicts) as a DataFrame of the spec's key columns and types."""
-        from featurestore.online import key_tuples  # strict key typing (no 3.7 -> 3, no True -> 1)
+        from featurestore.online.store import key_tuples  # strict key typing (no 3.7 -> 3, no True -> 1)
         from featurestore.types import SAFE_CASTS
 
         if not hasattr(keys, "schema"):

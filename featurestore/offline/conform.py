@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from featurestore.columns import EVENT_TIME
 from featurestore.errors import DataValidationError, SchemaMismatchError
-from featurestore.spark_times import utc_date
+from featurestore.offline.spark_times import utc_date
 from featurestore.times import from_micros, to_micros
 from featurestore.types import SAFE_CASTS, dtype_name, spark_type
 

@@ -262,7 +262,7 @@ def parse_key(spec: FeatureGroupSpec, text: str) -> dict[str, str]:
 
 def cmd_lookup(args: argparse.Namespace, store: FeatureStore) -> int:
     from featurestore.errors import FeatureStoreError
-    from featurestore.online import key_tuples, keys_from_text
+    from featurestore.online.store import key_tuples, keys_from_text
 
     spec = _group(store, args.group)
     keys = [parse_key(spec, text) for text in args.keys]

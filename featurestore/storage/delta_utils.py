@@ -64,7 +64,7 @@ def root_cause(error: BaseException) -> str:
 
 def recorded_json(spark: SparkSession, path: str, field: str, limit: int = 100) -> list[dict]:
     """The JSON userMetadata of the table's recent commits that carry `field`, newest first."""
-    from featurestore.delta_compat import history
+    from featurestore.storage.delta_compat import history
 
     rows = history(spark, path, limit).select("userMetadata").collect()
     return [parsed for parsed in (parse_metadata(m) for (m,) in rows) if field in parsed]

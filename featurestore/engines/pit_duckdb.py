@@ -1,4 +1,4 @@
-"""Single-node point-in-time join on DuckDB: same semantics and FeatureQuery as featurestore.pit.
+"""Single-node point-in-time join on DuckDB: same semantics and FeatureQuery as featurestore.engines.pit.
 
 Inputs are pandas DataFrames, pyarrow Tables or Parquet paths (a file, a directory's glob, or a list of
 files); the output is a pyarrow Table: every entity row once, in input order, entity columns then features.
@@ -19,7 +19,7 @@ from typing import Any
 from featurestore.columns import EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.durations import to_microseconds
 from featurestore.errors import SpecError
-from featurestore.pit import INTERNAL_PREFIX, FeatureQuery, _utc, resolve_output_names
+from featurestore.engines.pit import INTERNAL_PREFIX, FeatureQuery, _utc, resolve_output_names
 
 _ROW = f"{INTERNAL_PREFIX}row"
 _TS_US = f"{INTERNAL_PREFIX}ts_us"
@@ -33,7 +33,7 @@ def point_in_time_join_duckdb(entity: Any, queries: Sequence[FeatureQuery], *, t
     """Point-in-time join of `entity` (pandas/arrow/Parquet) with each query's history; returns a pyarrow Table.
 
     `threads` caps DuckDB's threads; `connection` reuses a DuckDB connection (one is made otherwise).
-    Raises SpecError like featurestore.pit.point_in_time_join.
+    Raises SpecError like featurestore.engines.pit.point_in_time_join.
     """
     import duckdb
 

@@ -1,0 +1,1 @@
+"""Point-in-time join engines: Spark and DuckDB."""

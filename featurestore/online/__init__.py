@@ -1,0 +1,1 @@
+"""The online store: latest feature values for low-latency lookups (SQLite or Delta)."""

@@ -1,0 +1,1 @@
+"""Streaming ingestion into feature groups."""
