@@ -52,6 +52,11 @@ def spark_type(dtype: str) -> T.DataType:
     return SPARK_TYPES[dtype]
 
 
+def spark_type_name(dtype: str) -> str:
+    """Name of the Spark type class of a spec dtype ('long' -> 'LongType'), without importing pyspark."""
+    return TYPE_NAMES[dtype]
+
+
 def dtype_name(data_type: T.DataType) -> str:
     """Spec-style name of a Spark type ('long', 'double', ...), or its simpleString."""
     simple = data_type.simpleString()

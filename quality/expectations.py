@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.errors import SpecError
-from featurestore.types import NUMERIC, SPARK_TYPES, spark_type
+from featurestore.types import NUMERIC, SPARK_TYPES, spark_type_name
 from quality import Severity
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def column_types_match(column: str, dtype: str, *, severity: Severity = Severity
     if dtype not in SPARK_TYPES:
         raise SpecError(f"expectation 'type:{column}': unknown dtype {dtype!r}; use one of {sorted(SPARK_TYPES)}")
     return ExpectationSpec(f"type:{column}", "ExpectColumnValuesToBeOfType",
-                           {"column": column, "type_": type(spark_type(dtype)).__name__}, (column,), severity)
+                           {"column": column, "type_": spark_type_name(dtype)}, (column,), severity)
 
 
 def columns_present(columns: Sequence[str], *, exact: bool = False,

@@ -67,15 +67,17 @@ def test_help_and_unknown_names_answer_fast_without_spark(tmp_path):
     assert time.monotonic() - started < 120  # 13 Python starts, no JVM
 
 
-def test_catalog_and_lookup_paths_import_no_pyspark(root):
-    """list, describe, lookup and training-set on the duckdb engine: no pyspark module, hence no JVM."""
+def test_catalog_and_lookup_paths_import_no_pyspark(root, tmp_path):
+    """list, describe, lookup and training-set (with its check gate over a Dagster instance) on the duckdb
+    engine: no pyspark module, hence no JVM."""
     store, _ = root
     script = ("import sys, contextlib, io\nfrom featurestore.cli.commands import main\nout = io.StringIO()\n"
               "with contextlib.redirect_stdout(out):\n"
               f"    codes = [main([*a, '--root', {store.root!r}]) for a in (['list'], ['describe', 'card'], "
               f"['lookup', 'card', {CARDS[0]!r}], ['training-set', 'fraud_training'])]\n"
               "print(codes, 'pyspark' in sys.modules, len(out.getvalue()) > 500)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # an (empty) instance: the gate runs and passes
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 0, 0, 0] False True"
 
