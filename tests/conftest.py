@@ -53,3 +53,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.startswith(TZ_MATRIX):
             item.add_marker(pytest.mark.tz)
+
+
+@pytest.fixture(scope="session")
+def example_reference(spark, tmp_path_factory):
+    """The example's local reference run for the remote-run tests (cluster, S3, Spark Connect), made once."""
+    from tests.example_runs import LocalReference
+
+    return LocalReference(spark, tmp_path_factory.mktemp("example_local") / "store")

@@ -128,16 +128,32 @@ def local_run(spark, root: Path) -> None:
     build_training_set(store, registry.training_set(TRAINING_SET), registry)
 
 
+class LocalReference:
+    """The local reference run (`local_run` with the example's sizes), made once per test session: the first
+    remote test makes it while its driver runs, the others reuse it (they only read it)."""
+
+    def __init__(self, spark, root: Path):
+        self.spark, self.path, self._made = spark, root, False
+
+    def root(self) -> Path:
+        if not self._made:
+            with pytest.MonkeyPatch.context() as patch:
+                for name, value in SIZE_ENV.items():
+                    patch.setenv(name, value)
+                local_run(self.spark, self.path)
+            self._made = True
+        return self.path
+
+
 def drive_beside_local(module: str, args: tuple[str, ...], env: Mapping[str, str], local: Callable[[], Any],
-                       monkeypatch: pytest.MonkeyPatch, what: str) -> tuple[dict, Any]:
-    """Run `python -m <module> *args` (a driver printing a JSON report) while `local()` runs here with the
-    example's sizes; returns (report, local's result). The driver's process group is stopped whatever happens."""
+                       what: str) -> tuple[dict, Any]:
+    """Run `python -m <module> *args` (a driver printing a JSON report, with the example's sizes) while
+    `local()` runs here; returns (report, local's result). The driver's process group is stopped whatever
+    happens."""
     (Path(env["DAGSTER_HOME"])).mkdir(exist_ok=True)
     driver = subprocess.Popen([sys.executable, "-m", module, *args], env={**env, **SIZE_ENV}, cwd=PROJECT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        for name, value in SIZE_ENV.items():
-            monkeypatch.setenv(name, value)
         local_result = local()
         stdout, stderr = driver.communicate(timeout=RUN_TIMEOUT)
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.example_runs import (TABLES, TRAINING_SET, drive_beside_local, free_port, local_run, rows,
+from tests.example_runs import (TABLES, TRAINING_SET, drive_beside_local, free_port, rows,
                                 run_example_jobs, spark_home, stop_process_group)
 
 pytestmark = pytest.mark.cluster
@@ -76,16 +76,15 @@ def cluster(tmp_path_factory):
             stop_process_group(process)
 
 
-def test_example_on_a_standalone_cluster_matches_local(cluster, spark, tmp_path, monkeypatch):
+def test_example_on_a_standalone_cluster_matches_local(cluster, spark, tmp_path, example_reference):
     master, webui = cluster
-    cluster_root, local_root = tmp_path / "cluster_store", tmp_path / "local_store"
+    cluster_root = tmp_path / "cluster_store"
     conf = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
             "spark.executor.memory": "512m", "spark.executor.cores": "1", "spark.cores.max": "1",
             "spark.driver.memory": "1g", "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2"}
     env = {**_cluster_env(tmp_path), "FEATURESTORE_SPARK_MASTER": master, "FEATURESTORE_SPARK_CONF": json.dumps(conf),
            "FEATURESTORE_ROOT": str(cluster_root), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    report, _ = drive_beside_local("tests.test_cluster", (), env, lambda: local_run(spark, local_root), monkeypatch,
-                                   "cluster")
+    report, local_root = drive_beside_local("tests.test_cluster", (), env, example_reference.root, "cluster")
     assert report["master"] == master and report["executors"] >= 1
     assert all(run["success"] for run in report["runs"].values()), report
     assert report["runs"][f"{TRAINING_SET}_job"]["materialised"] == [f"training_sets/{TRAINING_SET}"]

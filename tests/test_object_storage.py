@@ -22,7 +22,7 @@ import pytest
 from featurestore.storage.object_storage import S3Settings, delta_rs_uri, s3a_jars
 from featurestore.session import DEFAULT_JARS_DIR
 from tests.s3_server import seaweedfs_s3
-from tests.example_runs import TABLES, drive_beside_local, local_run, run_example_jobs
+from tests.example_runs import TABLES, drive_beside_local, run_example_jobs
 
 SYSTEM_TIME_COLUMNS = ("write_time",)  # when a row was written: differs between two runs by design
 
@@ -95,18 +95,18 @@ def s3(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_example_on_s3_matches_local_and_delta_rs_reads_it(s3, spark, tmp_path, monkeypatch):
+def test_example_on_s3_matches_local_and_delta_rs_reads_it(s3, spark, tmp_path, example_reference):
     from deltalake import DeltaTable
 
     s3a_jars(DEFAULT_JARS_DIR)  # a clear error if setup did not fetch hadoop-aws and the SDK bundle
-    out, local_root = tmp_path / "read_back", tmp_path / "local_store"
+    out = tmp_path / "read_back"
     out.mkdir()
     conf = {"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2", "spark.driver.memory": "1g"}
     env = {**os.environ, **s3.env("store"), "FEATURESTORE_SPARK_MASTER": "local[2]",
            "FEATURESTORE_SPARK_CONF": json.dumps(conf), "FEATURESTORE_ONLINE_PATH": str(tmp_path / "online.sqlite"),
            "DAGSTER_HOME": str(tmp_path / "dagster_home"), "PYSPARK_PYTHON": sys.executable}
-    report, _ = drive_beside_local("tests.test_object_storage", (str(out),), env, lambda: local_run(spark, local_root),
-                                   monkeypatch, "S3")
+    report, local_root = drive_beside_local("tests.test_object_storage", (str(out),), env, example_reference.root,
+                                            "S3")
     assert report["filesystem"] == "org.apache.hadoop.fs.s3a.S3AFileSystem"
     assert all(run["success"] for run in report["runs"].values()), report
     online = report["runs"]["online_sync_job"]

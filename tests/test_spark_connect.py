@@ -22,7 +22,7 @@ import pytest
 
 from featurestore.session import BASE_CONF, DELTA_CONF, delta_jars
 from tests.example_runs import (CARD_HOURS, CONSUMER_DAYS, PROJECT, TABLES, TRAINING_SET, drive_beside_local,
-                                free_port, local_run, rows, run_example_jobs, spark_home, stop_process_group)
+                                free_port, rows, run_example_jobs, spark_home, stop_process_group)
 
 START_TIMEOUT = 180
 
@@ -81,16 +81,16 @@ def run_example_jobs_through_connect() -> dict:
 
 
 @pytest.mark.slow
-def test_example_through_spark_connect_matches_local(connect_server, spark, tmp_path, monkeypatch):
-    connect_root, local_root = tmp_path / "connect_store", tmp_path / "local_store"
+def test_example_through_spark_connect_matches_local(connect_server, spark, tmp_path, example_reference):
+    connect_root = tmp_path / "connect_store"
     env = {**os.environ, "FEATURESTORE_SPARK_MASTER": connect_server, "FEATURESTORE_ROOT": str(connect_root),
            "DAGSTER_HOME": str(tmp_path / "dagster_home"), "FEATURESTORE_REPORTS_DIR": str(tmp_path / "reports")}
 
-    def local() -> dict[str, list[str]]:
-        local_run(spark, local_root)
-        return _local_check_failures(spark, local_root, tmp_path / "local_reports")
+    def local() -> tuple[Path, dict[str, list[str]]]:
+        root = example_reference.root()
+        return root, _local_check_failures(spark, root, tmp_path / "local_reports")
 
-    report, local_checks = drive_beside_local("tests.test_spark_connect", (), env, local, monkeypatch, "Connect")
+    report, (local_root, local_checks) = drive_beside_local("tests.test_spark_connect", (), env, local, "Connect")
     assert report["connect"] and not report["jvm_in_client"]
     assert all(run["success"] for run in report["runs"].values()), report
     assert report["runs"][f"{TRAINING_SET}_job"]["materialised"] == [f"training_sets/{TRAINING_SET}"]
