@@ -105,7 +105,6 @@ def seaweedfs_s3(directory: Path, bucket: str = "features") -> Iterator[S3Server
 
 def _create_bucket(server: S3Server, deadline: float) -> None:
     """Create the bucket through the S3 API (retried: the filer may still be joining the master)."""
-    from deltalake import write_deltalake  # noqa: F401 - imported to fail early if the dev deps are missing
     import pyarrow.fs as pafs
 
     fs = pafs.S3FileSystem(access_key=server.access_key, secret_key=server.secret_key, region=server.region,

@@ -23,7 +23,6 @@ from pyspark.sql import functions as F
 
 from featurestore.offline.materialize import materialize_group, materialize_source
 from featurestore.registry import discover
-from featurestore.training.sets import TrainingSetSpec
 from jobs.sensors import AlertCursor, process_check_failures
 from orchestration.assets import build_group_asset, build_source_asset, group_key
 from orchestration.checks import QualityResource, build_group_checks, group_check_keys
@@ -31,7 +30,6 @@ from orchestration.dagster_internals import CheckRecordStatus, check_records
 from orchestration.gate import training_set_gate
 from orchestration.resources import SparkResource, StoreResource
 from orchestration.training_assets import build_training_set_asset
-from quality import Severity
 from quality.alerts import JsonlAlertSink
 from quality.expectations import expectation
 

@@ -12,7 +12,7 @@ fail with ERROR, the run fails). Card is left stale on purpose (its newest parti
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
