@@ -65,9 +65,9 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
+    from featurestore.offline.store import OfflineStore
     from featurestore.online.store import OnlineStore, get_online_features
     from featurestore.session import build_spark_session
-    from featurestore.offline.store import OfflineStore
 
     spark = build_spark_session("local[2]", app_name="bench-online",
                                 conf={"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g"})

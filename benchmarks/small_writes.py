@@ -28,9 +28,9 @@ from pyspark.sql import functions as F
 from benchmarks.common import machine_info, write_section
 from featurestore.offline import history_write
 from featurestore.offline import store as store_module
+from featurestore.offline.store import OfflineStore
 from featurestore.session import build_spark_session
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.offline.store import OfflineStore
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 SPEC = FeatureGroupSpec(

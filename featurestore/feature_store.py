@@ -24,17 +24,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from featurestore.storage import layout
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.errors import FeatureStoreError, SpecError
 from featurestore.settings import Settings, local_path
+from featurestore.storage import layout
 from featurestore.times import to_utc_or_none
 
 if TYPE_CHECKING:
-    from featurestore.storage.delta_read import DeltaReader
+    from featurestore.offline.store import OfflineStore
     from featurestore.registry import Registry
     from featurestore.spec import FeatureGroupSpec
-    from featurestore.offline.store import OfflineStore
+    from featurestore.storage.delta_read import DeltaReader
     from featurestore.training.sets import TrainingSetResult, TrainingSetSpec
 
 log = logging.getLogger("featurestore")

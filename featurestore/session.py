@@ -9,8 +9,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from featurestore.storage import object_storage
 from featurestore.errors import FeatureStoreError
+from featurestore.storage import object_storage
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JARS_DIR = PROJECT_ROOT / ".jars"

@@ -40,7 +40,7 @@ from orchestration.dagster_internals import (
     record_metadata,
 )
 from quality import Severity
-from quality.check_results import covered_label
+from quality.check_names import covered_label
 from quality.alerts import Alert, AlertSink
 
 CHECK_ALERTS_SENSOR = "check_failure_alerts"

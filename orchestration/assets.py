@@ -13,10 +13,10 @@ from dagster import (
 
 from featurestore.durations import format_duration
 from featurestore.offline.materialize import materialize_group, materialize_source
+from featurestore.offline.store import WriteResult
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec, SourceSpec
-from featurestore.offline.store import WriteResult
-from orchestration.keys import FEATURES_PREFIX, SOURCES_PREFIX, group_key, source_key  # noqa: F401 - re-exported
+from orchestration.keys import FEATURES_PREFIX, SOURCES_PREFIX, source_key
 from orchestration.partitions import SINGLE_RUN_BACKFILL, partitions_for
 from orchestration.resources import StoreResource
 

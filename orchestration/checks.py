@@ -37,18 +37,8 @@ from featurestore.spec import FeatureGroupSpec
 from orchestration.keys import group_check_keys, group_key
 from orchestration.resources import DEFAULT_DATA_DIR, StoreResource
 from quality import Severity
-from quality.check_results import (
-    CheckResult,
-    Markdown,
-    Status,
-    Url,
-    drift_check_names,
-    drift_results,
-    reference_description,
-    suite_check_names,
-    suite_for,
-    suite_results,
-)
+from quality.check_names import drift_check_names, reference_description, suite_check_names, suite_for
+from quality.check_results import CheckResult, Markdown, Status, Url, drift_results, suite_results
 
 _SEVERITY = {Severity.ERROR: AssetCheckSeverity.ERROR, Severity.WARN: AssetCheckSeverity.WARN}
 

@@ -24,14 +24,15 @@ from jobs.freshness import build_freshness_sensor
 from jobs.schedules import asset_job, group_schedule, source_schedule
 from jobs.sensors import build_check_alert_sensor, build_run_failure_alert_sensor
 from orchestration.alerts import WEBHOOK_ENV_VAR, AlertSinkResource
-from orchestration.assets import build_group_asset, build_source_asset, group_key, source_key
+from orchestration.assets import build_group_asset, build_source_asset
 from orchestration.checks import QualityResource, build_group_checks
 from orchestration.freshness import build_freshness_check, freshness_check_key
-from orchestration.online_checks import ONLINE_PREFIX, online_definitions
+from orchestration.keys import TRAINING_SETS_PREFIX, group_key, source_key, training_set_key
 from orchestration.maintenance import maintenance_definitions
+from orchestration.online_checks import ONLINE_PREFIX, online_definitions
 from orchestration.resources import SparkResource, StoreResource
+from orchestration.training_assets import build_training_set_asset
 from orchestration.training_checks import training_set_check_definitions
-from orchestration.training_assets import TRAINING_SETS_PREFIX, build_training_set_asset, training_set_key
 
 FEATURE_GROUPS_PACKAGE = "feature_groups"
 

@@ -25,10 +25,10 @@ from dagster import (
     in_process_executor,
 )
 
+from featurestore.offline.store import OfflineStore
 from featurestore.online.store import ONLINE_PATH_ENV, OnlineStore, check_consistency
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec
-from featurestore.offline.store import OfflineStore
 from orchestration.automation import inputs_ready
 from orchestration.resources import StoreResource
 

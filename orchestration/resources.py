@@ -8,9 +8,9 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 from featurestore.feature_store import FeatureStore
+from featurestore.offline.store import OfflineStore
 from featurestore.session import PROJECT_ROOT, build_spark_session
 from featurestore.settings import Settings, is_remote_root
-from featurestore.offline.store import OfflineStore
 
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 

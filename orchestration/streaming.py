@@ -31,9 +31,9 @@ from dagster import (
     schedule,
 )
 
+from featurestore.offline.store import OfflineStore
 from featurestore.registry import Registry
 from featurestore.spec import FeatureGroupSpec
-from featurestore.offline.store import OfflineStore
 from featurestore.streaming.ingest import read_file_stream, read_kafka_stream, run_available_now
 from orchestration.resources import StoreResource
 

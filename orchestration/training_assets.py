@@ -22,7 +22,7 @@ from featurestore.registry import Registry
 from featurestore.training.sets import TrainingSetResult, TrainingSetSpec
 from orchestration.automation import inputs_ready
 from orchestration.gate import GateResult, training_set_gate
-from orchestration.keys import TRAINING_SETS_PREFIX, group_key, source_key, training_set_key  # noqa: F401 - re-exported
+from orchestration.keys import TRAINING_SETS_PREFIX, group_key, source_key
 from orchestration.resources import StoreResource
 
 

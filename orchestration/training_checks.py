@@ -19,8 +19,8 @@ from dagster import (
 )
 
 from featurestore.registry import Registry
-from featurestore.training.staleness import staleness
 from featurestore.training.sets import training_set_path
+from featurestore.training.staleness import staleness
 from orchestration.resources import StoreResource
 from orchestration.keys import training_set_key
 

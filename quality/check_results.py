@@ -20,18 +20,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from featurestore.spec import FeatureGroupSpec
 from featurestore.offline.store import OfflineStore
+from featurestore.spec import FeatureGroupSpec
 from quality import Level, Severity
-from quality.check_names import (  # noqa: F401 - re-exported: the names belong with the results
-    DRIFT_PREFIX,
+from quality.check_names import (
     FIRST_PARTITION,
     LAST_PARTITION,
     PARTITIONS,
-    VOLUME_CHECK,
-    check_name,
-    covered_label,
-    covered_partitions,
     drift_check_names,
     drift_config,
     reference_description,

@@ -106,8 +106,8 @@ def rows(spark, path: str, drop: tuple[str, ...] = ()) -> list[tuple]:
 def local_run(spark, root: Path) -> None:
     """The same windows through the core API on the test's local session."""
     from featurestore.offline.materialize import materialize_group, materialize_source
-    from featurestore.registry import discover
     from featurestore.offline.store import OfflineStore
+    from featurestore.registry import discover
     from featurestore.training.sets import build_training_set
 
     registry = discover("feature_groups")

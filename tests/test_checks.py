@@ -24,7 +24,8 @@ from pyspark.sql import functions as F
 from featurestore.offline.materialize import materialize_group, materialize_source
 from featurestore.registry import discover
 from jobs.sensors import AlertCursor, process_check_failures
-from orchestration.assets import build_group_asset, build_source_asset, group_key
+from orchestration.assets import build_group_asset, build_source_asset
+from orchestration.keys import group_key
 from orchestration.checks import QualityResource, build_group_checks, group_check_keys
 from orchestration.dagster_internals import CheckRecordStatus, check_records
 from orchestration.gate import training_set_gate

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from featurestore.offline.store import OfflineStore
 from featurestore.online.store import OnlineStore
 from featurestore.registry import discover
-from featurestore.offline.store import OfflineStore
 from tests.example_rows import CARD_SCHEMA, CARDS, CONSUMER_SCHEMA, T0, write_transactions
 
 

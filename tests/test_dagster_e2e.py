@@ -143,8 +143,8 @@ def test_backfills_materialise_each_groups_partitions(e2e):
 
 def _expected(spark, root, group: str, start: datetime, end: datetime, reports):
     """What the quality code computes on the tables the runs wrote: check name -> (passed, severity, not evaluated)."""
-    from featurestore.registry import discover
     from featurestore.offline.store import OfflineStore
+    from featurestore.registry import discover
     from orchestration.checks import drift_results, suite_results  # the evaluation returning plain results
     from quality.check_results import Status
 

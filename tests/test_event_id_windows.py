@@ -166,9 +166,9 @@ def test_duplicate_or_null_event_ids_are_refused_naming_the_column(spark):
 
 def test_a_windowed_group_over_a_source_with_event_ids_sees_versions_moved_out_of_its_range(spark, tmp_path):
     from featurestore.offline.materialize import transform_input
+    from featurestore.offline.store import OfflineStore
     from featurestore.registry import Registry
     from featurestore.spec import FeatureGroupSpec, Key, SourceSpec
-    from featurestore.offline.store import OfflineStore
 
     day = datetime(2026, 3, 1, tzinfo=BASE.tzinfo)
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from featurestore import FeatureStore
 from featurestore.errors import FeatureStoreError, SpecError
 from featurestore.feature_store import KnownTooEarlyWarning
+from featurestore.offline.store import OfflineStore
 from featurestore.registry import Registry, discover
 from featurestore.settings import Settings, is_remote_root
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.offline.store import OfflineStore
 from tests.example_rows import CARD_SCHEMA, CARDS, CONSUMER_SCHEMA, T0, write_transactions
 from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
 from tests.test_pit_engine import (ENTITY_STRUCT, GROUP_FEATURES, PAIR, PAIR_FEATURES, SINGLE, TTLS, WRITTEN,

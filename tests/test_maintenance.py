@@ -80,7 +80,7 @@ def test_renewed_pins_last_longer_and_expired_pins_release_the_files(built):
 def test_maintenance_job_reports_an_observation_on_the_group_asset(built):
     from dagster import DagsterEventType, Definitions
 
-    from orchestration.assets import group_key
+    from orchestration.keys import group_key
     from orchestration.maintenance import DEFAULT_GROUP_CRON, maintenance_definitions
     from orchestration.resources import SparkResource, StoreResource
 

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featurestore.storage.object_storage import S3Settings, delta_rs_uri, s3a_jars
 from featurestore.session import DEFAULT_JARS_DIR
+from featurestore.storage.object_storage import S3Settings, delta_rs_uri, s3a_jars
 from tests.s3_server import seaweedfs_s3
 from tests.example_runs import TABLES, drive_beside_local, run_example_jobs
 

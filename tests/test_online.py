@@ -7,9 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from featurestore.errors import FeatureStoreError, SpecError
+from featurestore.offline.store import OfflineStore
 from featurestore.online.store import OnlineStore, check_consistency, get_online_features
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.offline.store import OfflineStore
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 USERS = FeatureGroupSpec(

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from pyspark.sql import types as T
 
 from featurestore.columns import EVENT_TIME, IS_DELETED, WRITE_TIME
-from featurestore.errors import SpecError
 from featurestore.engines.pit import FeatureQuery, point_in_time_join
 from featurestore.engines.pit_duckdb import point_in_time_join_duckdb
+from featurestore.errors import SpecError
 from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
 
 BASE = datetime(2024, 1, 1, tzinfo=timezone.utc)

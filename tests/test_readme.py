@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.registry import discover
 from featurestore.offline.store import OfflineStore
+from featurestore.registry import discover
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SCRIPT = str(Path(sys.executable).parent / "featurestore")

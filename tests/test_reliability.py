@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from featurestore.errors import DataValidationError, FeatureStoreError, SchemaMismatchError, SpecError
-from featurestore.spec import Feature
 from featurestore.offline.store import OfflineStore, WritePolicy
+from featurestore.spec import Feature
 from featurestore.training.sets import get_historical_features
 from tests.faults.writer import T0, faults, rows
 

@@ -15,8 +15,8 @@ import pytest
 from featurestore.errors import DataValidationError, InvalidKeyError
 from featurestore.online.store import (OnlineStore, _apply, check_consistency, delta_get, get_online_features,
                                  key_tuples, keys_from_text)
-from featurestore.spec import Feature, FeatureGroupSpec, Key
 from featurestore.offline.store import OfflineStore
+from featurestore.spec import Feature, FeatureGroupSpec, Key
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

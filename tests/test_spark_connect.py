@@ -109,8 +109,8 @@ def _local_check_failures(spark, root: Path, reports: Path) -> dict[str, list[st
     """The checks that fail on the local run's partitions (the same data must fail the same checks)."""
     from datetime import datetime, timedelta, timezone
 
-    from featurestore.registry import discover
     from featurestore.offline.store import OfflineStore
+    from featurestore.registry import discover
     from quality.check_results import drift_results, suite_results
 
     registry, store = discover("feature_groups"), OfflineStore(spark, str(root))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from featurestore.errors import FeatureStoreError
-from featurestore.training.staleness import staleness
-from featurestore.training.sets import build_training_set, rebuild_training_set, recorded_inputs, training_set_frame
 from featurestore.training.incremental import extend_training_set
+from featurestore.training.sets import build_training_set, rebuild_training_set, recorded_inputs, training_set_frame
+from featurestore.training.staleness import staleness
 from tests.training_fixture import ACCT, REGISTRY, TRAINING, day, loaded_store
 
 

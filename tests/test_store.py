@@ -8,8 +8,8 @@ import pytest
 
 from featurestore.columns import EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.errors import DataValidationError, SchemaMismatchError
-from featurestore.spec import Feature, FeatureGroupSpec, Key
 from featurestore.offline.store import OfflineStore
+from featurestore.spec import Feature, FeatureGroupSpec, Key
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SCHEMA = "user_id string, region string, ts timestamp, clicks long, score double"

@@ -10,9 +10,9 @@ import pytest
 
 from featurestore.columns import IS_DELETED
 from featurestore.errors import DataValidationError, SchemaMismatchError
+from featurestore.offline.store import OfflineStore
 from featurestore.registry import Registry
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.offline.store import OfflineStore
 from featurestore.streaming.ingest import SOURCE_FILE, read_file_stream, run_available_now
 
 SPEC = FeatureGroupSpec(

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from featurestore.errors import SpecError
-from featurestore.spec import Feature, FeatureGroupSpec, Key
 from featurestore.offline.store import OfflineStore
+from featurestore.spec import Feature, FeatureGroupSpec, Key
 from featurestore.training.sets import get_historical_features, parse_feature_refs
 from tests.oracles.pit_reference import ReferenceGroup, pit_join_reference
 

@@ -17,11 +17,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
-from featurestore.storage.delta_utils import parse_metadata
 from featurestore.errors import DataValidationError, FeatureStoreError
+from featurestore.offline.store import LatestTableRepaired, OfflineStore
 from featurestore.session import SESSION_TIME_ZONE, build_spark_session
 from featurestore.spec import Feature, FeatureGroupSpec, Key, SourceSpec
-from featurestore.offline.store import LatestTableRepaired, OfflineStore
+from featurestore.storage.delta_utils import parse_metadata
 from featurestore.times import to_micros
 from featurestore.training.sets import get_historical_features
 

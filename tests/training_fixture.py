@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from featurestore.offline.store import OfflineStore
 from featurestore.registry import Registry
 from featurestore.spec import Feature, FeatureGroupSpec, Key, SourceSpec
-from featurestore.offline.store import OfflineStore
 from featurestore.training.sets import TrainingSetSpec
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -17,9 +17,9 @@ from typing import Any
 
 from featurestore.aggregations.algebra import AGGREGATIONS, Window
 from featurestore.durations import to_microseconds
-from featurestore.errors import SpecError
 from featurestore.engines.pit import INTERNAL_PREFIX
 from featurestore.engines.pit_duckdb import _micros, _q, _relation
+from featurestore.errors import SpecError
 
 DUCKDB_WINDOW_AGGS = {"row_count": "count({v})", "count": "count({v})", "sum": "sum({v})", "avg": "avg({v})",
                       "min": "min({v})", "max": "max({v})", "variance": "var_samp({v})",

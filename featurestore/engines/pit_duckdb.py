@@ -18,8 +18,8 @@ from typing import Any
 
 from featurestore.columns import EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.durations import to_microseconds
-from featurestore.errors import SpecError
 from featurestore.engines.pit import INTERNAL_PREFIX, FeatureQuery, _utc, resolve_output_names
+from featurestore.errors import SpecError
 
 _ROW = f"{INTERNAL_PREFIX}row"
 _TS_US = f"{INTERNAL_PREFIX}ts_us"

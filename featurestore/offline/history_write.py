@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window as SparkWindow
 
-from featurestore.storage import delta_compat
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
-from featurestore.storage.delta_utils import USER_METADATA, operation_session, parse_metadata
 from featurestore.errors import SchemaMismatchError
 from featurestore.offline.spark_times import date_literal, timestamp_literal, utc_date
+from featurestore.storage import delta_compat
+from featurestore.storage.delta_utils import USER_METADATA, operation_session, parse_metadata
 from featurestore.times import from_micros, to_utc
 from featurestore.types import dtype_name, spark_type
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from featurestore.storage import delta_compat
 from featurestore.columns import EVENT_DATE, EVENT_TIME, WRITE_TIME
-from featurestore.storage.delta_utils import USER_METADATA, operation_session, parse_metadata
 from featurestore.errors import FeatureStoreError
-from featurestore.session import is_connect_session
 from featurestore.offline.history_write import newest_per
+from featurestore.session import is_connect_session
+from featurestore.storage import delta_compat
+from featurestore.storage.delta_utils import USER_METADATA, operation_session, parse_metadata
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -33,8 +33,8 @@ from featurestore.errors import FeatureStoreError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from featurestore.registry import Registry
     from featurestore.offline.store import OfflineStore
+    from featurestore.registry import Registry
 
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 DELTA_DEFAULT_LOG_RETENTION = timedelta(days=30)

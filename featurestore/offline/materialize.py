@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from featurestore.spec import FeatureGroupSpec, SourceSpec, TransformInput
 from featurestore.offline.store import OfflineStore, WriteResult
+from featurestore.spec import FeatureGroupSpec, SourceSpec, TransformInput
 
 if TYPE_CHECKING:
     from featurestore.registry import Registry

@@ -17,13 +17,13 @@ from featurestore.storage import delta_compat
 
 from featurestore.offline import history_write
 
-from featurestore.offline import latest_table
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED
-from featurestore.offline.conform import check_rows, conform
-from featurestore.storage.delta_utils import is_concurrent_modification, root_cause
 from featurestore.errors import DataValidationError, FeatureStoreError
+from featurestore.offline import latest_table
+from featurestore.offline.conform import check_rows, conform
 from featurestore.offline.history_write import STATUS, newest_per  # noqa: F401 - newest_per is part of this API
 from featurestore.offline.spark_times import date_literal, timestamp_literal, utc_date
+from featurestore.storage.delta_utils import is_concurrent_modification, root_cause
 from featurestore.times import to_utc, to_utc_or_none
 from featurestore.types import dtype_name, spark_type
 

@@ -34,8 +34,8 @@ from featurestore.errors import FeatureStoreError, InvalidKeyError, SpecError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from featurestore.spec import FeatureGroupSpec
     from featurestore.offline.store import OfflineStore
+    from featurestore.spec import FeatureGroupSpec
 
 log = logging.getLogger(__name__)
 KeyTuple = tuple

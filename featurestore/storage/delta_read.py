@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from featurestore.storage import layout
 from featurestore.errors import FeatureStoreError
+from featurestore.storage import layout
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds

@@ -20,8 +20,8 @@ from featurestore.training.sets import (current_inputs, entity_rows, get_histori
                                    training_set_path, with_query_windows)
 
 if TYPE_CHECKING:
-    from featurestore.registry import Registry
     from featurestore.offline.store import OfflineStore
+    from featurestore.registry import Registry
     from featurestore.training.sets import TrainingSetSpec
 
 

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from featurestore.errors import SpecError
 from featurestore.engines.pit import FeatureQuery, point_in_time_join
+from featurestore.errors import SpecError
 from featurestore.spec import FeatureGroupSpec, check_name
 from featurestore.times import to_utc_or_none
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from featurestore.registry import Registry
     from featurestore.offline.store import OfflineStore
+    from featurestore.registry import Registry
 
 
 def parse_feature_refs(refs: Sequence[str], groups: Mapping[str, FeatureGroupSpec]) -> dict[str, list[str]]:

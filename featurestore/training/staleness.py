@@ -23,8 +23,8 @@ from featurestore.training.sets import get_historical_features, input_versions, 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from featurestore.registry import Registry
     from featurestore.offline.store import OfflineStore
+    from featurestore.registry import Registry
     from featurestore.training.sets import TrainingSetSpec
 
 

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 
 from pyspark.sql import functions as F
 
+from featurestore.offline.store import OfflineStore
 from featurestore.session import build_spark_session
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.offline.store import OfflineStore
 
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
