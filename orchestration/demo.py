@@ -193,6 +193,36 @@ def automated_runs(client: DagsterGraphQL, asset: str, after: float, timeout: fl
     return f"  {asset:24s} run {event['runId'][:8]} ({run['jobName']}, launched by {by}): {detail}"
 
 
+ACTIVE_RUN_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+
+
+def settle_daemon_runs(client: DagsterGraphQL, since: float, *, timeout: float = 900.0,
+                       quiet_for: float = 40.0) -> list[str]:
+    """Wait until no run has been queued or in progress for `quiet_for` seconds (longer than an automation
+    tick), so that stopping the daemon interrupts nothing; one line per run launched by the daemon since `since`."""
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while True:
+        if client.runs(statuses=ACTIVE_RUN_STATUSES, limit=1):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= quiet_for:
+            break
+        if time.monotonic() > deadline:
+            raise DagsterServerError(f"timed out after {timeout:.0f}s waiting for the daemon's runs to finish")
+        time.sleep(3)
+    lines = []
+    for run in reversed(client.runs(limit=50)):
+        tags = {t["key"]: t["value"] for t in run.get("tags", [])}
+        if (run.get("startTime") or 0) < since or "dagster/backfill" in tags:
+            continue
+        assets = ", ".join("/".join(a["path"]) for a in run.get("assetSelection") or [])
+        by = tags.get("dagster/sensor_name") or "?"
+        lines.append(f"  run {run['runId'][:8]} ({assets}; launched by {by}) {run['status']} {_seconds(run)}")
+    return lines or ["  none: the daemon launched no run after the drift"]
+
+
 def print_alerts(alerts: Sequence[ReceivedAlert]) -> None:
     for alert in alerts:
         facts = alert.facts
@@ -286,8 +316,11 @@ def main() -> None:
             print_alerts(alerts)
             for sensor in (CHECK_SENSOR, RUN_SENSOR):
                 print_ticks(client, sensor, drift_started)
+            print("\n6. Waiting for the daemon's runs to finish (stopping it would interrupt them):")
+            for line in settle_daemon_runs(client, drift_started):
+                print(line)
             if condition:
-                later = wait_for_materialization(client, TRAINING_SET, time.time(), timeout=1)
+                later = wait_for_materialization(client, TRAINING_SET, drift_started, timeout=1)
                 print(f"  {TRAINING_SET}: " + ("built again" if later else
                                              "held (not materialised since the failed check)"))
         finally:

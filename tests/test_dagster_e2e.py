@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from orchestration.dagster_server import DagsterServer, free_port, write_instance_config
+from orchestration.demo import settle_daemon_runs
 from orchestration.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.slow
@@ -99,9 +100,17 @@ def e2e(tmp_path_factory):
             seen["training_after_failure"] = client.materializations(TRAINING_SET, limit=10)
             seen["partitions"] = {a: client.materialized_partitions(a) for a in (SOURCE, CONSUMER, CARD)}
             seen["freshness"] = _freshness(client)
+            settle_daemon_runs(client, 0.0, quiet_for=35)  # what the demo does before it stops the daemon
+            seen["runs"] = client.runs(limit=100)
         seen["seconds"] = time.monotonic() - seen["started"]
     seen.update(root=root, tmp=tmp, failed_run=failed_run, failed=failed)
     yield seen
+
+
+def test_every_run_the_daemon_started_ended_and_only_the_drift_run_failed(e2e):
+    statuses = {r["runId"]: r["status"] for r in e2e["runs"]}
+    assert statuses and set(statuses.values()) <= {"SUCCESS", "FAILURE"}, statuses  # nothing left running
+    assert [run for run, status in statuses.items() if status == "FAILURE"] == [e2e["failed_run"]], statuses
 
 
 def _freshness_alert(alert) -> bool:
