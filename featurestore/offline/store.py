@@ -58,7 +58,7 @@ class WritePolicy:
     `max_event_age`: event times older than now - age are refused, e.g. past the table's retention (None: none).
     `max_attempts`: tries against concurrent writers before giving up.
     `local_rows`: a write of at most this many rows is collected to the driver once and classified, committed
-    and synced from local relations (`featurestore.local_batch`); larger writes stay distributed.
+    and synced from local relations (`featurestore.offline.local_batch`); larger writes stay distributed.
     """
 
     future_tolerance: timedelta | None = timedelta(hours=1)
@@ -67,9 +67,19 @@ class WritePolicy:
     local_rows: int = 50_000
 
 
-# SQL settings of the operation session of a small (local) write: its frames are local relations of at most
-# `WritePolicy.local_rows` rows, so one shuffle partition is plenty (the default's many tiny tasks are overhead).
-LOCAL_WRITE_CONF = {"spark.sql.shuffle.partitions": "1", "spark.databricks.delta.snapshotPartitions": "2", "spark.sql.adaptive.enabled": "false"}
+def local_write_conf(spark: SparkSession) -> dict[str, str]:
+    """SQL settings of the operation session of a small (local) write, for its queries only.
+
+    Its frames are local relations of at most `WritePolicy.local_rows` rows and it reads only the files of the
+    batch's partitions and times: one shuffle partition and one Delta log-replay partition per core are
+    plenty (the defaults, 8 and 50 here, are tiny tasks of pure overhead), and adaptive execution, which
+    runs every exchange as a job of its own, has nothing to adapt.
+    """
+    from featurestore.session import is_connect_session
+
+    cores = "1" if is_connect_session(spark) else str(max(1, spark.sparkContext.defaultParallelism))
+    return {"spark.sql.shuffle.partitions": cores, "spark.databricks.delta.snapshotPartitions": cores,
+            "spark.sql.adaptive.enabled": "false"}
 
 
 def utc_now() -> datetime:
@@ -316,7 +326,7 @@ class OfflineStore:
         classified again against the new state.
         """
         path = self.history_path(spec.name)
-        session = operation_session(self.spark, conf=LOCAL_WRITE_CONF if local is not None else None)
+        session = operation_session(self.spark, conf=local_write_conf(self.spark) if local is not None else None)
         rows = local_batch.frame(session, local, incoming.schema) if local is not None else incoming
         attempt_once = self._attempt_local if local is not None else self._attempt_distributed
         totals = {"new": 0, "correction": 0, "unchanged": 0}
