@@ -257,7 +257,8 @@ class OfflineStore:
         finally:
             markers.unpersist()
 
-    def _check_rows(self, spec: FeatureGroupSpec, rows: DataFrame, now: datetime | None) -> tuple[dict, pa.Table | None]:
+    def _check_rows(self, spec: FeatureGroupSpec, rows: DataFrame,
+                    now: datetime | None) -> tuple[dict, pa.Table | None]:
         """Null, duplicate and time-bound checks (see WritePolicy); raise naming the group and column.
 
         Returns the rows' statistics and, for a batch of at most `policy.local_rows` rows, the rows collected
