@@ -59,8 +59,15 @@ def conform(spec: FeatureGroupSpec, df: DataFrame) -> DataFrame:
 
 
 def check_rows(spec: FeatureGroupSpec, df: DataFrame) -> dict:
-    """One pass over conformed rows: counts, time range (UTC, as aware datetimes), the UTC event dates; raise
-    on null keys/times, event times Spark cannot store, or duplicate (key, time)."""
+    """`row_stats` then `check_duplicates`: every check of conformed rows, in Spark."""
+    stats = row_stats(spec, df)
+    check_duplicates(spec, df)
+    return stats
+
+
+def row_stats(spec: FeatureGroupSpec, df: DataFrame) -> dict:
+    """One aggregate over conformed rows: counts, time range (UTC, as aware datetimes), the UTC event dates;
+    raise on null keys/times or event times Spark cannot store."""
     keys = spec.key_names
     null_checks = [F.sum(F.col(c).isNull().cast("long")).alias(f"null__{c}") for c in keys + [EVENT_TIME]]
     stats = df.agg(F.count(F.lit(1)).alias("rows"), F.min(F.unix_micros(EVENT_TIME)).alias("min_micros"),
@@ -80,15 +87,26 @@ def check_rows(spec: FeatureGroupSpec, df: DataFrame) -> dict:
                 f"the supported range [{MIN_EVENT_TIME.isoformat()}, {MAX_EVENT_TIME.isoformat()}); "
                 "nothing was written")
     stats["min_time"], stats["max_time"] = from_micros(stats["min_micros"]), from_micros(stats["max_micros"])
+    return stats
+
+
+def check_duplicates(spec: FeatureGroupSpec, df: DataFrame) -> None:
+    """Raise if two rows share a key and event time (one grouped scan)."""
+    keys = spec.key_names
     duplicate = (df.groupBy(*keys, EVENT_TIME).count().filter("count > 1").limit(1)
                  .select(*keys, F.unix_micros(EVENT_TIME).alias(EVENT_TIME), "count").collect())
     if duplicate:
         example = {k: duplicate[0][k] for k in keys}
-        example[spec.event_time_column] = from_micros(duplicate[0][EVENT_TIME]).isoformat()
-        raise DataValidationError(f"feature group {spec.name!r}: several rows for the same key and "
-                                  f"{spec.event_time_column!r} in one write, e.g. {example} "
-                                  f"({duplicate[0]['count']} rows); nothing was written")
-    return stats
+        example[spec.event_time_column] = from_micros(duplicate[0][EVENT_TIME])
+        raise duplicate_error(spec, example, duplicate[0]["count"])
+
+
+def duplicate_error(spec: FeatureGroupSpec, example: dict, count: int) -> DataValidationError:
+    """The error for several rows of one key and event time (`example`: the key values and the time)."""
+    example = {**example, spec.event_time_column: example[spec.event_time_column].isoformat()}
+    return DataValidationError(f"feature group {spec.name!r}: several rows for the same key and "
+                               f"{spec.event_time_column!r} in one write, e.g. {example} ({count} rows); "
+                               "nothing was written")
 
 
 def _describe_micros(micros: int) -> str:

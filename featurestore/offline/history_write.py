@@ -3,11 +3,11 @@
 A write reads only what it needs:
 - `probe`: the table's version and newest write_time from the Delta log (the last commits' metadata), no scan;
 - `classify`: the stored versions of the incoming (key, event_time) pairs, from the incoming rows' UTC
-  `event_date` partitions only;
+  `event_date` partitions and time range only (a small batch is broadcast and semi-joined first);
 - `commit`: one Delta commit, an append for a new table, else an insert-only MERGE whose per-row condition
   inserts a row only if the newest stored version of its (key, event_time) is still the one it was compared
-  with (concurrent writers never store the same row twice), with its commit metadata carried by a child
-  session (no session-wide state, safe from threads).
+  with (concurrent writers never store the same row twice), reading only the files of those partitions and
+  times, with its commit metadata carried by an operation session (no session-wide state, safe from threads).
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from pyspark.sql.window import Window as SparkWindow
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.errors import SchemaMismatchError
-from featurestore.offline.spark_times import date_literal, timestamp_literal, utc_date
+from featurestore.offline.spark_times import date_literal, sql_timestamp, timestamp_literal, utc_date
 from featurestore.storage import delta_compat
-from featurestore.storage.delta_utils import USER_METADATA, operation_session, parse_metadata
+from featurestore.storage.delta_utils import commit_metadata, parse_metadata
 from featurestore.times import from_micros, to_utc
 from featurestore.types import dtype_name, spark_type
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
     from featurestore.spec import FeatureGroupSpec
 
@@ -46,28 +47,36 @@ class HistoryState:
     version: int | None
     watermark: datetime | None
     columns: dict[str, str] | None = None  # stored column -> type name
+    schema: StructType | None = None  # the stored schema
 
 
 def probe(spark: SparkSession, path: str) -> HistoryState:
     """Version, newest recorded write_time and schema of the table at `path`, from its log (no data scan).
 
     Every commit the store makes records its `write_time` in the commit metadata; the newest of the last
-    commits is the watermark. Only when none of them carries one (e.g. after many maintenance commits, or a
-    table written by other tools) is max(write_time) computed from the data.
+    commits is the watermark. When none of them carries one (e.g. after many maintenance commits) the whole
+    log's commit history is read; only a table no store write ever committed to (written by other tools) has
+    max(write_time) computed from the data.
     """
     if not delta_compat.is_delta_table(spark, path):
         return HistoryState(None, None)
     commits = delta_compat.history(spark, path, _PROBE_COMMITS).select("version", "userMetadata").collect()
     version = int(commits[0]["version"])
-    stamps = [parse_metadata(row["userMetadata"]).get("write_time") for row in commits]
-    stamps = [to_utc(s, "recorded write_time") for s in stamps if s]
+    stamps = _stamps(commits)
+    if not stamps and len(commits) == _PROBE_COMMITS:
+        stamps = _stamps(delta_compat.history(spark, path).select("userMetadata").collect())
     schema = spark.read.format("delta").option("versionAsOf", version).load(path).schema
     columns = {f.name: dtype_name(f.dataType) for f in schema.fields}
     if stamps:
-        return HistoryState(version, max(stamps), columns)
+        return HistoryState(version, max(stamps), columns, schema)
     scanned = (spark.read.format("delta").option("versionAsOf", version).load(path)
                .agg(F.max(F.unix_micros(WRITE_TIME))).first()[0])
-    return HistoryState(version, from_micros(scanned), columns)
+    return HistoryState(version, from_micros(scanned), columns, schema)
+
+
+def _stamps(commits: list) -> list[datetime]:
+    stamps = [parse_metadata(row["userMetadata"]).get("write_time") for row in commits]
+    return [to_utc(s, "recorded write_time") for s in stamps if s]
 
 
 def check_table_schema(spec: FeatureGroupSpec, state: HistoryState) -> None:
@@ -83,27 +92,32 @@ def check_table_schema(spec: FeatureGroupSpec, state: HistoryState) -> None:
 
 
 def classify(spark: SparkSession, spec: FeatureGroupSpec, incoming: DataFrame, path: str, state: HistoryState,
-             stats: dict, deleted: bool) -> DataFrame:
+             stats: dict, deleted: bool, small: bool = False) -> DataFrame:
     """Incoming rows with a status — 'new' (no stored version of its key and event_time), 'correction'
     (differs from the newest stored version) or 'unchanged' — and that version's write_time (BASE).
 
-    Reads the history at the probed version, only the UTC event dates of the incoming rows.
+    Reads the history at the probed version, only the UTC event dates and the time range of the incoming rows.
+    `small`: `incoming` is a small local relation; it is broadcast, first to keep only the stored rows of its
+    keys and times (a semi-join), then to join them back (no shuffle of the incoming rows).
     """
     keys = spec.key_names
     if state.version is None or stats["min_time"] is None:
         return incoming.withColumn(STATUS, F.lit("new")).withColumn(BASE, F.lit(None).cast("timestamp"))
-    dates: list[date] = stats["dates"]
     history = spark.read.format("delta").option("versionAsOf", state.version).load(path)
-    pruned = history.filter(F.col(EVENT_DATE).isin([date_literal(d) for d in dates])
-                            & F.col(EVENT_TIME).between(timestamp_literal(stats["min_time"]),
-                                                        timestamp_literal(stats["max_time"])))
+    pruned = history.filter(pruning_filter(stats))
+    if small:
+        pruned = pruned.join(F.broadcast(incoming.select(*keys, EVENT_TIME)), on=keys + [EVENT_TIME],
+                             how="left_semi")
     current = newest_per(pruned, keys + [EVENT_TIME])
     stored = set(current.columns)  # a feature added to the spec has no stored value yet: null
     current = current.select(*keys, EVENT_TIME, F.col(IS_DELETED).alias("__cur_deleted"),
                              F.col(WRITE_TIME).alias(BASE), *[
         (F.col(f.name) if f.name in stored else F.lit(None).cast(spark_type(f.dtype))).alias(f"__cur_{f.name}")
         for f in spec.features])
-    joined = incoming.join(current, on=keys + [EVENT_TIME], how="left")
+    if small:
+        joined = current.join(F.broadcast(incoming), on=keys + [EVENT_TIME], how="right")
+    else:
+        joined = incoming.join(current, on=keys + [EVENT_TIME], how="left")
     present = F.col("__cur_deleted").isNotNull()
     if deleted:
         differs = ~F.col("__cur_deleted")
@@ -113,6 +127,20 @@ def classify(spark: SparkSession, spec: FeatureGroupSpec, incoming: DataFrame, p
             differs = differs | ~F.col(f).eqNullSafe(F.col(f"__cur_{f}"))
     status = F.when(~present, "new").when(differs, "correction").otherwise("unchanged")
     return joined.select(*incoming.columns, status.alias(STATUS), BASE)
+
+
+def pruning_filter(stats: dict):
+    """The stored rows a batch can match: its UTC event dates (partitions) and time range (file statistics)."""
+    dates: list[date] = stats["dates"]
+    return (F.col(EVENT_DATE).isin([date_literal(d) for d in dates])
+            & F.col(EVENT_TIME).between(timestamp_literal(stats["min_time"]), timestamp_literal(stats["max_time"])))
+
+
+def pruning_condition(stats: dict, alias: str = "t") -> str:
+    """`pruning_filter` as SQL on the table alias `alias` (a MERGE condition on the target only)."""
+    dates = ", ".join(f"DATE'{d.isoformat()}'" for d in stats["dates"])
+    return (f"{alias}.{EVENT_DATE} IN ({dates}) AND {alias}.{EVENT_TIME} >= {sql_timestamp(stats['min_time'])} "
+            f"AND {alias}.{EVENT_TIME} <= {sql_timestamp(stats['max_time'])}")
 
 
 def newest_per(df: DataFrame, columns: list[str]) -> DataFrame:
@@ -141,29 +169,28 @@ def history_columns(spec: FeatureGroupSpec) -> list[str]:
     return [*spec.key_names, EVENT_TIME, WRITE_TIME, IS_DELETED, *spec.feature_names, EVENT_DATE]
 
 
-def commit(spark: SparkSession, spec: FeatureGroupSpec, rows: DataFrame, path: str, state: HistoryState,
-           info: dict) -> tuple[int, int | None]:
-    """One Delta commit of `rows`; returns (rows inserted, version committed or None if nothing was).
+def commit(session: SparkSession, spec: FeatureGroupSpec, rows: DataFrame, path: str, state: HistoryState,
+           info: dict, stats: dict) -> tuple[int, int | None]:
+    """One Delta commit of `rows` on the operation session `session`; returns (rows inserted, version committed
+    or None if nothing was).
 
     Fewer rows than given are inserted when another writer stored a newer version of some (key, event_time)
-    after this writer read the history.
+    after this writer read the history. The MERGE condition names the batch's partitions and time range on
+    the target alone, so Delta reads (and checks for conflicts) only those files, never the whole history.
     """
     metadata = json.dumps(info, default=str)
     columns = history_columns(spec)
     if state.version is None:
         (rows.select(*columns).write.format("delta").mode("append").partitionBy(EVENT_DATE)
          .option("delta.enableChangeDataFeed", "true").option("userMetadata", metadata).save(path))
-        return int(info["rows_written"]), committed_version(spark, path, info["write_id"])
+        return int(info["rows_written"]), committed_version(session, path, info["write_id"])
     keys = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
-    on = (f"t.{EVENT_DATE} = s.{EVENT_DATE} AND {keys} AND t.{EVENT_TIME} = s.{EVENT_TIME} "
-          f"AND (s.{BASE} IS NULL OR t.{WRITE_TIME} > s.{BASE})")
-    session = operation_session(spark, metadata)
-    try:
+    on = (f"{pruning_condition(stats)} AND t.{EVENT_DATE} = s.{EVENT_DATE} AND {keys} "
+          f"AND t.{EVENT_TIME} = s.{EVENT_TIME} AND (s.{BASE} IS NULL OR t.{WRITE_TIME} > s.{BASE})")
+    with commit_metadata(session, metadata):
         metrics = delta_compat.merge_into(session, path, rows, on, insert_columns=list(columns))
-    finally:
-        session.conf.unset(USER_METADATA)
     inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
-    return inserted, committed_version(spark, path, info["write_id"]) if inserted else None
+    return inserted, committed_version(session, path, info["write_id"]) if inserted else None
 
 
 def committed_version(spark: SparkSession, path: str, write_id: str) -> int | None:

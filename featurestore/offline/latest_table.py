@@ -14,7 +14,7 @@ from featurestore.errors import FeatureStoreError
 from featurestore.offline.history_write import newest_per
 from featurestore.session import is_connect_session
 from featurestore.storage import delta_compat
-from featurestore.storage.delta_utils import USER_METADATA, operation_session, parse_metadata
+from featurestore.storage.delta_utils import commit_metadata, parse_metadata
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from featurestore.spec import FeatureGroupSpec
 
 SYNCED = "synced_history_version"
+# a MERGE whose source is a local relation (the rows a write just committed) need not materialise it first:
+# it is immutable and deterministic, which is what Delta's source materialisation guards against
+LOCAL_SOURCE_CONF = {"spark.databricks.delta.merge.materializeSource": "none"}
+
+
+@dataclass(frozen=True)
+class OwnRows:
+    """The rows one write committed as history `version`: the newest per key, with the latest table's columns."""
+
+    version: int
+    rows: DataFrame
 
 
 @dataclass(frozen=True)
@@ -56,17 +67,16 @@ def history_changes(spark: SparkSession, history_path: str, synced: int | None, 
     return feed.filter(F.col("_change_type") == "insert").select(*full.columns)
 
 
-def merge_changes(spark: SparkSession, spec: FeatureGroupSpec, latest_path: str, newest: DataFrame,
-                  target: int) -> None:
-    """MERGE the newest changed row per key into the latest table (one commit recording `target`)."""
+def merge_changes(session: SparkSession, spec: FeatureGroupSpec, latest_path: str, newest: DataFrame,
+                  target: int, local: bool = False) -> None:
+    """MERGE the newest changed row per key into the latest table (one commit recording `target`) on the
+    operation session `session`; `local`: `newest` is a local relation."""
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
     newer = (f"s.{EVENT_TIME} > t.{EVENT_TIME} OR "
              f"(s.{EVENT_TIME} = t.{EVENT_TIME} AND s.{WRITE_TIME} > t.{WRITE_TIME})")
-    session = operation_session(spark, json.dumps({SYNCED: target}))
-    try:
-        delta_compat.merge_into(session, latest_path, newest, on, update_all_when=newer)
-    finally:
-        session.conf.unset(USER_METADATA)
+    source = F.broadcast(newest) if local else newest
+    with commit_metadata(session, json.dumps({SYNCED: target}), LOCAL_SOURCE_CONF if local else None):
+        delta_compat.merge_into(session, latest_path, source, on, update_all_when=newer)
 
 
 def create(spark: SparkSession, spec: FeatureGroupSpec, history_path: str, latest_path: str, target: int) -> None:

@@ -13,22 +13,21 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from featurestore.storage import delta_compat
-
-from featurestore.offline import history_write
-
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED
 from featurestore.errors import DataValidationError, FeatureStoreError
-from featurestore.offline import latest_table
-from featurestore.offline.conform import check_rows, conform
+from featurestore.offline import history_write, latest_table, local_batch
+from featurestore.offline.conform import check_duplicates, conform, row_stats
 from featurestore.offline.history_write import STATUS, newest_per  # noqa: F401 - newest_per is part of this API
 from featurestore.offline.spark_times import date_literal, timestamp_literal, utc_date
-from featurestore.storage.delta_utils import is_concurrent_modification, root_cause
+from featurestore.storage import delta_compat
+from featurestore.storage.delta_utils import is_concurrent_modification, operation_session, root_cause
 from featurestore.times import to_utc, to_utc_or_none
 from featurestore.types import dtype_name, spark_type
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
     from featurestore.spec import FeatureGroupSpec, SourceSpec
 
@@ -58,11 +57,29 @@ class WritePolicy:
     `future_tolerance`: event times later than now + tolerance are refused (None: no limit).
     `max_event_age`: event times older than now - age are refused, e.g. past the table's retention (None: none).
     `max_attempts`: tries against concurrent writers before giving up.
+    `local_rows`: a write of at most this many rows is collected to the driver once and classified, committed
+    and synced from local relations (`featurestore.offline.local_batch`); larger writes stay distributed.
     """
 
     future_tolerance: timedelta | None = timedelta(hours=1)
     max_event_age: timedelta | None = None
     max_attempts: int = 8
+    local_rows: int = 50_000
+
+
+def local_write_conf(spark: SparkSession) -> dict[str, str]:
+    """SQL settings of the operation session of a small (local) write, for its queries only.
+
+    Its frames are local relations of at most `WritePolicy.local_rows` rows and it reads only the files of the
+    batch's partitions and times: one shuffle partition and one Delta log-replay partition per core are
+    plenty (the defaults, 8 and 50 here, are tiny tasks of pure overhead), and adaptive execution, which
+    runs every exchange as a job of its own, has nothing to adapt.
+    """
+    from featurestore.session import is_connect_session
+
+    cores = "1" if is_connect_session(spark) else str(max(1, spark.sparkContext.defaultParallelism))
+    return {"spark.sql.shuffle.partitions": cores, "spark.databricks.delta.snapshotPartitions": cores,
+            "spark.sql.adaptive.enabled": "false"}
 
 
 def utc_now() -> datetime:
@@ -71,6 +88,19 @@ def utc_now() -> datetime:
 
 def _join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *parts])
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One classify-and-commit attempt: counts per status; rows inserted, version and write_time of its commit
+    (write_time None: nothing to write); for a local batch the committed rows (Arrow) and their schema."""
+
+    counts: dict
+    inserted: int = 0
+    version: int | None = None
+    write_time: datetime | None = None
+    rows: pa.Table | None = None
+    schema: StructType | None = None
 
 
 class OfflineStore:
@@ -202,8 +232,8 @@ class OfflineStore:
         now = to_utc_or_none(now, f"feature group {spec.name!r}: now")
         incoming = conform(spec, df).persist()
         try:
-            stats = self._check_rows(spec, incoming, now)
-            return self._append_changes(spec, incoming, stats, deleted=False, metadata=metadata, now=now)
+            stats, local = self._check_rows(spec, incoming, now)
+            return self._append_changes(spec, incoming, local, stats, deleted=False, metadata=metadata, now=now)
         finally:
             incoming.unpersist()
 
@@ -221,15 +251,25 @@ class OfflineStore:
                                  *[F.lit(None).cast(spark_type(f.dtype)).alias(f.name) for f in spec.features])
         markers = markers.persist()
         try:
-            stats = self._check_rows(spec, markers, now)
-            return self._append_changes(spec, markers, stats, deleted=True, metadata={"operation": "soft_delete"},
-                                        now=now)
+            stats, local = self._check_rows(spec, markers, now)
+            return self._append_changes(spec, markers, local, stats, deleted=True,
+                                        metadata={"operation": "soft_delete"}, now=now)
         finally:
             markers.unpersist()
 
-    def _check_rows(self, spec: FeatureGroupSpec, rows: DataFrame, now: datetime | None) -> dict:
-        """Null, duplicate and time-bound checks (see WritePolicy); raise naming the group and column."""
-        stats = check_rows(spec, rows)
+    def _check_rows(self, spec: FeatureGroupSpec, rows: DataFrame,
+                    now: datetime | None) -> tuple[dict, pa.Table | None]:
+        """Null, duplicate and time-bound checks (see WritePolicy); raise naming the group and column.
+
+        Returns the rows' statistics and, for a batch of at most `policy.local_rows` rows, the rows collected
+        to the driver (Arrow; the duplicate check then runs on them), else None.
+        """
+        stats = row_stats(spec, rows)
+        local = local_batch.collect(rows, stats["rows"], self.policy.local_rows)
+        if local is not None:
+            local_batch.check_duplicates(spec, local)
+        else:
+            check_duplicates(spec, rows)
         moment = now or utc_now()
         latest, earliest = stats["max_time"], stats["min_time"]
         column = spec.event_time_column
@@ -245,7 +285,7 @@ class OfflineStore:
                 raise DataValidationError(f"feature group {spec.name!r}: {column!r} {earliest.isoformat()} is older "
                                           f"than the retention of {self.policy.max_event_age} ({limit.isoformat()}); "
                                           "nothing was written")
-        return stats
+        return stats, local
 
     def _keys_frame(self, spec: FeatureGroupSpec, keys: DataFrame | Iterable[Mapping]) -> DataFrame:
         """Key rows (a DataFrame or dicts) as a DataFrame of the spec's key columns and types."""
@@ -272,9 +312,14 @@ class OfflineStore:
                                           "was written (keys are never rounded or cast)")
         return keys.select(*[F.col(k.name).cast(spark_type(k.dtype)).alias(k.name) for k in spec.keys])
 
-    def _append_changes(self, spec: FeatureGroupSpec, incoming: DataFrame, stats: dict, *, deleted: bool,
-                        metadata: Mapping | None, now: datetime | None) -> WriteResult:
+    def _append_changes(self, spec: FeatureGroupSpec, incoming: DataFrame, local: pa.Table | None, stats: dict,
+                        *, deleted: bool, metadata: Mapping | None, now: datetime | None) -> WriteResult:
         """Classify `incoming` against the history and commit the new and changed rows, then sync latest.
+
+        `local`: the same rows on the driver for a small batch (None: classify in Spark, distributed). A small
+        batch runs on an operation session from local relations: the classified rows are collected once, the
+        counts and the rows to commit are computed from them, and the latest table is updated from the rows
+        this write committed (no read of the change feed).
 
         Safe with concurrent writers (threads or processes): the commit is an insert-only MERGE that inserts
         a row only if the newest stored version of its (key, event_time) is still the one it was compared
@@ -282,29 +327,17 @@ class OfflineStore:
         classified again against the new state.
         """
         path = self.history_path(spec.name)
+        session = operation_session(self.spark, conf=local_write_conf(self.spark) if local is not None else None)
+        rows = local_batch.frame(session, local, incoming.schema) if local is not None else incoming
+        attempt_once = self._attempt_local if local is not None else self._attempt_distributed
         totals = {"new": 0, "correction": 0, "unchanged": 0}
-        write_time, committed = None, None
+        write_time, committed, commits, last = None, None, 0, None
         for attempt in range(1, self.policy.max_attempts + 1):
             try:
                 with self._named(spec.name, "history", path):
-                    state = history_write.probe(self.spark, path)
+                    state = history_write.probe(session, path)
                     history_write.check_table_schema(spec, state)
-                    classified = history_write.classify(self.spark, spec, incoming, path, state, stats,
-                                                        deleted).persist()
-                    try:
-                        counts = {r[STATUS]: r["count"] for r in classified.groupBy(STATUS).count().collect()}
-                        pending = counts.get("new", 0) + counts.get("correction", 0)
-                        if not pending and state.version is not None:
-                            totals["unchanged"] += counts.get("unchanged", 0)
-                            break
-                        write_time = history_write.next_write_time(state.watermark, now)
-                        rows = history_write.rows_to_commit(spec, classified, write_time, deleted)
-                        info = {"group": spec.name, "rows_written": pending,
-                                "rows_corrected": counts.get("correction", 0), "write_time": write_time.isoformat(),
-                                "write_id": uuid.uuid4().hex, **dict(metadata or {})}
-                        inserted, version = history_write.commit(self.spark, spec, rows, path, state, info)
-                    finally:
-                        classified.unpersist()
+                    last = attempt_once(spec, session, rows, path, state, stats, deleted, metadata, now)
             except Exception as error:  # noqa: BLE001 - only Delta's concurrency conflicts are retried
                 if not is_concurrent_modification(error) or attempt == self.policy.max_attempts:
                     if is_concurrent_modification(error):
@@ -313,26 +346,87 @@ class OfflineStore:
                     raise
                 time.sleep(0.2 * attempt)
                 continue
-            committed = version if version is not None else committed
-            if inserted == pending:
-                totals["new"] += counts.get("new", 0)
-                totals["correction"] += counts.get("correction", 0)
+            counts = last.counts
+            if last.write_time is None:  # nothing new or changed (the table exists)
                 totals["unchanged"] += counts.get("unchanged", 0)
+                break
+            write_time = last.write_time
+            committed = last.version if last.version is not None else committed
+            commits += last.version is not None
+            if last.inserted == counts.get("new", 0) + counts.get("correction", 0):
+                for status in totals:
+                    totals[status] += counts.get(status, 0)
                 break
             # another writer stored some of these keys and times meanwhile: what we did insert is final,
             # classify again so the rest is compared with their version
-            totals["new"] += inserted
+            totals["new"] += last.inserted
         else:
             raise FeatureStoreError(f"feature group {spec.name!r}: gave up after {self.policy.max_attempts} "
                                     "attempts against concurrent writers")
         written = totals["new"] + totals["correction"]
+        own = None
+        if commits == 1 and last.version is not None and last.rows is not None:  # all of it in one commit
+            own = latest_table.OwnRows(last.version, self._latest_rows(spec, session, last, deleted, state))
         # also repairs a latest table left behind by a crash after a history commit, or rebuilds a damaged one
-        repaired = self._sync_latest(spec, committed if committed is not None else state.version)
+        repaired = self._sync_latest(spec, committed if committed is not None else state.version, session, own)
         table_version = committed if committed is not None else state.version
         if table_version is None:
-            table_version = history_write.probe(self.spark, path).version
+            table_version = history_write.probe(session, path).version
         return WriteResult(spec.name, path, written, totals["correction"], totals["unchanged"], table_version,
                            write_time if written else None, repaired)
+
+    @staticmethod
+    def _commit_info(spec: FeatureGroupSpec, counts: dict, write_time: datetime, metadata: Mapping | None) -> dict:
+        return {"group": spec.name, "rows_written": counts.get("new", 0) + counts.get("correction", 0),
+                "rows_corrected": counts.get("correction", 0), "write_time": write_time.isoformat(),
+                "write_id": uuid.uuid4().hex, **dict(metadata or {})}
+
+    def _attempt_local(self, spec: FeatureGroupSpec, session: SparkSession, rows: DataFrame, path: str,
+                       state: history_write.HistoryState, stats: dict, deleted: bool, metadata: Mapping | None,
+                       now: datetime | None) -> _Attempt:
+        """Classify a local batch (one query, collected), commit its new and changed rows from the driver."""
+        classified = history_write.classify(session, spec, rows, path, state, stats, deleted, small=True)
+        table = classified.toArrow()
+        counts = local_batch.counts(table)
+        if not counts.get("new", 0) + counts.get("correction", 0) and state.version is not None:
+            return _Attempt(counts)
+        write_time = history_write.next_write_time(state.watermark, now)
+        pending = local_batch.pending(table)
+        commit_rows = history_write.rows_to_commit(spec, local_batch.frame(session, pending, classified.schema),
+                                                   write_time, deleted)
+        inserted, version = history_write.commit(session, spec, commit_rows, path, state,
+                                                 self._commit_info(spec, counts, write_time, metadata), stats)
+        return _Attempt(counts, inserted, version, write_time, pending, classified.schema)
+
+    def _attempt_distributed(self, spec: FeatureGroupSpec, session: SparkSession, rows: DataFrame, path: str,
+                             state: history_write.HistoryState, stats: dict, deleted: bool,
+                             metadata: Mapping | None, now: datetime | None) -> _Attempt:
+        """`_attempt_local` for a large batch: classified in Spark (cached once), committed from the cache."""
+        classified = history_write.classify(self.spark, spec, rows, path, state, stats, deleted).persist()
+        try:
+            counts = {r[STATUS]: r["count"] for r in classified.groupBy(STATUS).count().collect()}
+            if not counts.get("new", 0) + counts.get("correction", 0) and state.version is not None:
+                return _Attempt(counts)
+            write_time = history_write.next_write_time(state.watermark, now)
+            commit_rows = history_write.rows_to_commit(spec, classified, write_time, deleted)
+            inserted, version = history_write.commit(session, spec, commit_rows, path, state,
+                                                     self._commit_info(spec, counts, write_time, metadata), stats)
+        finally:
+            classified.unpersist()
+        return _Attempt(counts, inserted, version, write_time)
+
+    @staticmethod
+    def _latest_rows(spec: FeatureGroupSpec, session: SparkSession, committed: _Attempt, deleted: bool,
+                     state: history_write.HistoryState) -> DataFrame:
+        """The newest committed row of each key, with the latest table's columns (a local relation)."""
+        newest = local_batch.frame(session, local_batch.newest_per_key(committed.rows, spec.key_names),
+                                   committed.schema)
+        rows = history_write.rows_to_commit(spec, newest, committed.write_time, deleted)
+        rows = rows.drop(EVENT_DATE, history_write.BASE)
+        # columns the history has beyond the spec (features no longer declared) are null in new rows
+        extra = [f for f in (state.schema.fields if state.schema else [])
+                 if f.name not in rows.columns and f.name != EVENT_DATE]
+        return rows.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in extra])
 
     # ---- latest values ------------------------------------------------------------------------------------
     def sync_latest(self, spec: FeatureGroupSpec) -> int | None:
@@ -345,12 +439,15 @@ class OfflineStore:
         A damaged latest table (unreadable log, missing data file) is rebuilt from the history, with a
         `LatestTableRepaired` warning.
         """
-        self._sync_latest(spec, None)
+        self._sync_latest(spec, None, operation_session(self.spark))
         with self._named(spec.name, "latest", self.latest_path(spec.name)):
             return latest_table.probe(self.spark, self.latest_path(spec.name)).version
 
-    def _sync_latest(self, spec: FeatureGroupSpec, target: int | None) -> str | None:
-        """Sync (see `sync_latest`); returns why the latest table was rebuilt, None if it was not."""
+    def _sync_latest(self, spec: FeatureGroupSpec, target: int | None, session: SparkSession,
+                     own: latest_table.OwnRows | None = None) -> str | None:
+        """Sync (see `sync_latest`) up to history version `target` on the operation session `session`; `own`:
+        the rows of the write that committed `target`, used when the table is synced up to the version before
+        it. Returns why the latest table was rebuilt, None if it was not."""
         history_path, latest_path = self.history_path(spec.name), self.latest_path(spec.name)
         if target is None:
             with self._named(spec.name, "history", history_path):
@@ -360,7 +457,7 @@ class OfflineStore:
         failures = 0
         for attempt in range(1, self.policy.max_attempts + 1):
             try:
-                self._sync_latest_once(spec, history_path, latest_path, target)
+                self._sync_latest_once(spec, session, history_path, latest_path, target, own)
                 return None
             except Exception as error:  # noqa: BLE001
                 if is_concurrent_modification(error) and attempt < self.policy.max_attempts:
@@ -375,15 +472,19 @@ class OfflineStore:
                 return self._rebuild_latest(spec, history_path, latest_path, target, error)
         return None
 
-    def _sync_latest_once(self, spec: FeatureGroupSpec, history_path: str, latest_path: str, target: int) -> None:
-        state = latest_table.probe(self.spark, latest_path)
+    def _sync_latest_once(self, spec: FeatureGroupSpec, session: SparkSession, history_path: str,
+                          latest_path: str, target: int, own: latest_table.OwnRows | None) -> None:
+        state = latest_table.probe(session, latest_path)
         if state.synced is not None and state.synced >= target:
             return
         if state.version is None:
-            latest_table.create(self.spark, spec, history_path, latest_path, target)
+            latest_table.create(session, spec, history_path, latest_path, target)
             return
-        changes = latest_table.history_changes(self.spark, history_path, state.synced, target)
-        latest_table.merge_changes(self.spark, spec, latest_path, newest_per(changes, spec.key_names), target)
+        if own is not None and own.version == target and state.synced == target - 1:
+            latest_table.merge_changes(session, spec, latest_path, own.rows, target, local=True)
+            return
+        changes = latest_table.history_changes(session, history_path, state.synced, target)
+        latest_table.merge_changes(session, spec, latest_path, newest_per(changes, spec.key_names), target)
 
     def _rebuild_latest(self, spec: FeatureGroupSpec, history_path: str, latest_path: str, target: int,
                         error: BaseException) -> str:

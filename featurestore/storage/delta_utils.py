@@ -4,6 +4,8 @@ failures described by their root cause."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,22 +18,46 @@ _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "Con
               "FileAlreadyExistsException")
 
 
-def operation_session(spark: SparkSession, metadata: str) -> SparkSession:
+def operation_session(spark: SparkSession, metadata: str | None = None,
+                      conf: Mapping[str, str] | None = None) -> SparkSession:
     """A child session (same SparkContext, caches and Delta extension; its own SQL conf) whose Delta commits
-    carry `metadata`.
+    carry `metadata`, with the SQL settings `conf` for this operation only.
 
     Delta's MERGE has no per-operation userMetadata option; setting the session-wide conf would leak the
     metadata into commits made by other threads at the same time. A child session's conf is private to the
-    operation, so concurrent writes from threads of one process never see each other's metadata.
+    operation, so concurrent writes from threads of one process never see each other's metadata. A Spark
+    Connect client has no child sessions: there the metadata is set on the session for the operation and
+    `conf` is not applied (it would change the shared session).
     """
     from featurestore.session import is_connect_session
 
-    if is_connect_session(spark):  # a Connect client has no child sessions: the conf is set for this operation
-        spark.conf.set(USER_METADATA, metadata)
+    if is_connect_session(spark):
+        if metadata is not None:
+            spark.conf.set(USER_METADATA, metadata)
         return spark
     child = spark.newSession()
-    child.conf.set(USER_METADATA, metadata)
+    for key, value in (conf or {}).items():
+        child.conf.set(key, value)
+    if metadata is not None:
+        child.conf.set(USER_METADATA, metadata)
     return child
+
+
+@contextmanager
+def commit_metadata(session: SparkSession, metadata: str,
+                    conf: Mapping[str, str] | None = None) -> Iterator[SparkSession]:
+    """Delta commits made on `session` (an operation session) inside the block carry `metadata`; `conf`:
+    SQL settings for the block only (not applied on Spark Connect, whose session is shared)."""
+    from featurestore.session import is_connect_session
+
+    extra = {} if is_connect_session(session) else dict(conf or {})
+    for key, value in {**extra, USER_METADATA: metadata}.items():
+        session.conf.set(key, value)
+    try:
+        yield session
+    finally:
+        for key in [*extra, USER_METADATA]:
+            session.conf.unset(key)
 
 
 def is_concurrent_modification(error: BaseException) -> bool:
