@@ -17,11 +17,14 @@ shortcut skips is the store's per-write work (checks, classification, MERGE, lat
 timed store writes measure; the table it leaves is checked at every checkpoint by reading it with the store
 against an oracle (row count, every row of sample keys, 1,000 looked-up values).
 
-Nightly maintenance (maintained arm, every `--maintain-every` hours) is simulated with delta-rs: Z-order
-by the key of only the partitions written since the previous run, VACUUM (retention 0: simulated days pass
-in seconds and nothing is pinned), checkpoint. That leaves the layout the real `maintain_table` leaves (one
-Z-ordered file per past day); the real one re-Z-orders every partition each night, which the script times
-once per checkpoint instead. The latest-values table is not written hourly: before each checkpoint's
+Nightly maintenance of the history (maintained arm, every `--maintain-every` hours) is simulated by the same
+writer with the real `maintain_table`'s outcome and log: OPTIMIZE ZORDER BY the key re-Z-orders every
+partition, so the partitions with new files are read, sorted by the key and written as one file, and every
+other partition (already one Z-ordered file, which a re-Z-order reproduces) is linked under a new name; one
+OPTIMIZE commit removes and adds every live file; checkpoint; VACUUM START / END with 0 retention (simulated
+days pass in seconds and nothing is pinned) deletes the removed files. Tombstones are dated so that those of
+the last 7 simulated days are in the checkpoints at each measurement (`delta.deletedFileRetentionDuration`).
+The real `maintain_table` is timed once per checkpoint. The latest-values table is not written hourly: before each checkpoint's
 measurements it is given, in one commit, the files the store's hourly syncs would have left (each MERGE
 rewrites the one file holding the hour's keys: one file per key window; after a nightly compaction one file,
 which every later MERGE rewrites whole), recording the history version it is in step with.
@@ -31,7 +34,8 @@ At each checkpoint (100, 1,000, 8,760 hours), with the real store code: three ho
 (`training.get_historical_features`) of `--entity-rows` entity rows with timestamps over all hours so far
 (written to Spark's noop sink), a lookup of 1,000 keys (`FeatureStore.get_online_features`, delta-rs; cold:
 a new FeatureStore, warm: median of 3); maintained arm: then the real `maintain_table` of history and latest
-(timed) and the PIT join again on the freshly compacted table (the reference of the 1.2x goal).
+(timed) and the PIT join again on the freshly compacted table (the reference of the 1.2x goal); at the last
+checkpoint both PIT joins of the maintained arm are the best of 2 (the machine is shared).
 """
 
 from __future__ import annotations
@@ -183,12 +187,13 @@ def measure(store, spec, args, shape: Shape, names, history: HourlyLog, latest: 
     point.update(live_files=stats.live_files, stored_files=stats.stored_files, log_files=stats.log_files,
                  log_mb=stats.log_bytes / 2**20, latest_files=latest_stats.live_files)
     entities = entity_rows(spark, args, hours)
-    point["pit_s"] = pit_time(store, spec, entities)
+    repeats = 2 if maintained and hours - 3 == max(args.checkpoints) else 1
+    point["pit_s"] = min(pit_time(store, spec, entities) for _ in range(repeats))
     point["lookup_cold_s"], point["lookup_warm_s"] = lookup_times(Path(store.root), spec, spark, shape, hours)
     if maintained:
         point.update(maintain(store, spec, history, latest, hours))
         point["fresh_live_files"] = table_stats(spark, str(history.path)).live_files
-        point["pit_fresh_s"] = pit_time(store, spec, entities)
+        point["pit_fresh_s"] = min(pit_time(store, spec, entities) for _ in range(repeats))
     entities.unpersist()
     print(point, flush=True)
     return point
@@ -206,6 +211,7 @@ def run(spark, root: Path, args, maintained: bool) -> tuple[list[dict], dict]:
     points, appends, nights = [], [], []
     hours, last_night, touched = 1, 0, {START.date()}
     for checkpoint in args.checkpoints:
+        history.horizon = checkpoint
         while hours < checkpoint:
             began = time.perf_counter()
             history.append_hour(shape, hours, names)
@@ -254,13 +260,16 @@ def render(points: list[dict], sims: dict, args, seconds: float, load_start: str
         "store's write leaves it (one small Spark-style Parquet file in the hour's `event_date` partition, one "
         "commit with the store's commit metadata, a checkpoint every 10 versions, 30-day log retention applied in "
         "simulated time), because a store write costs 10-60 s here and delta-rs's `write_deltalake` O(live "
-        "files) per commit. Nightly maintenance is simulated with delta-rs (Z-order of the partitions written "
-        "since the previous night, VACUUM with 0 retention, checkpoint), which leaves the layout `maintain_table` "
-        "leaves. The latest-values table gets, before each checkpoint, the files the hourly syncs would have "
+        "files) per commit. The nightly `maintain_table` is simulated by the same writer with its outcome and "
+        "log: the partitions with new files are sorted by the key and written as one file, every other "
+        "partition (already one Z-ordered file) is linked under a new name, so the OPTIMIZE commit removes and "
+        "adds every live file as the real OPTIMIZE ZORDER does; checkpoint; VACUUM START / END with 0 retention; "
+        "tombstones of the last 7 simulated days are in the checkpoints at each measurement. The latest-values table gets, before each checkpoint, the files the hourly syncs would have "
         "left. Everything measured is the real store code: three hourly `write_features` (median), "
         "`maintenance.table_stats`, Spark `get_historical_features`, `FeatureStore.get_online_features` "
         "(delta-rs; cold = new FeatureStore, warm = median of 3), and on the maintained arm the real "
-        "`maintain_table` of history and latest, followed by the PIT join again on the freshly compacted table. "
+        "`maintain_table` of history and latest, followed by the PIT join again on the freshly compacted table "
+        "(best of 2 for both PIT joins at the last checkpoint). "
         "At every checkpoint the store's reads are checked against an oracle (history row count, all rows of "
         "two keys, the 1,000 looked-up values).", "",
         "| commits | maintenance | history live files | stored files | log files | log MB | latest live files "

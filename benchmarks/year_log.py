@@ -10,8 +10,14 @@ i.e. about an hour for one arm of the year. As Delta's writers do, it checkpoint
 `delta.logRetentionDuration` (30 days) are deleted up to the newest checkpoint that is that old. Retention is
 applied in simulated time (the hour of each version), since no file of a simulated year is 30 days old.
 
-`nightly` is the maintained arm's cheap nightly run (delta-rs: Z-order of the partitions written since the
-previous run, VACUUM, checkpoint); `rebuild_latest` writes the latest-values table the store's hourly syncs
+`nightly` is the maintained arm's nightly `maintain_table` (OPTIMIZE ZORDER BY the key, checkpoint, VACUUM
+with 0 retention), done cheaply but with the same log: the partitions with new files are read, sorted by the
+key (a one-column Z-order) and written as one file; every other partition, already one Z-ordered file, is
+"rewritten" as a hard link under a new name (re-Z-ordering it would reproduce it), so the OPTIMIZE commit
+removes and adds every live file as the real one does; then VACUUM START / END commits and the removed files
+deleted. Tombstones (remove actions) stay in checkpoints for 7 days (`delta.deletedFileRetentionDuration`)
+of wall-clock time; their `deletionTimestamp` is set so that at the next measurement (`horizon`) those of
+the last 7 simulated days are kept. `rebuild_latest` writes the latest-values table the store's hourly syncs
 would leave. No Spark here.
 """
 
@@ -127,7 +133,10 @@ class HourlyLog:
     path: Path
     hour_of_version: dict[int, int] = field(default_factory=dict)
     version: int = -1
+    horizon: int | None = None  # simulated hour of the next measurement (see the module docstring)
     _table: object = None
+    _files: dict[str, dict] | None = None  # live path -> its add action (None: to be read from the table)
+    _seen: dict[str, dict] = field(default_factory=dict)  # add actions of files this writer knows
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -148,32 +157,73 @@ class HourlyLog:
         return self._table
 
     def sync(self, hour: int) -> None:
-        """Take note of commits other writers (the store, delta-rs) made: they happened at `hour`."""
+        """Take note of commits other writers (the store) made: they happened at `hour`."""
         newest = max((v for v, files in log_versions(self.log_dir).items()
                       if any(f.name.endswith(".json") for f in files)), default=-1)
         previous = self.version
         for version in range(previous + 1, newest + 1):
             self.hour_of_version[version] = hour
         self.version = newest
+        if newest != previous:
+            self._files = None
         if previous < 0 or newest // CHECKPOINT_INTERVAL == previous // CHECKPOINT_INTERVAL:
             return
-        # Spark checkpoints at multiples of 10 itself; delta-rs here does not (its hook is off)
+        # Spark checkpoints at multiples of 10 itself
         if any((self.log_dir / f"{v:020d}.checkpoint.parquet").exists() for v in range(previous + 1, newest + 1)):
             self.expire_log(hour)
         else:
             self.checkpoint(hour)
 
-    def write_file(self, table: pa.Table, partition: date | None) -> dict:
+    @staticmethod
+    def _relative(partition: str | None) -> str:
+        folder = f"event_date={partition}/" if partition else ""
+        return f"{folder}part-00000-{uuid.uuid4()}.c000.snappy.parquet"
+
+    def write_file(self, table: pa.Table, partition: date | None, data_change: bool = True) -> dict:
         """Write `table` as one Parquet file (Spark-like: snappy, INT96 timestamps); its `add` action."""
-        folder = f"event_date={partition.isoformat()}/" if partition is not None else ""
-        relative = f"{folder}part-00000-{uuid.uuid4()}.c000.snappy.parquet"
+        relative = self._relative(partition.isoformat() if partition is not None else None)
         target = self.path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, target, compression="snappy", use_deprecated_int96_timestamps=True)
-        stat = target.stat()
-        return {"path": relative, "partitionValues": {"event_date": partition.isoformat()} if partition else {},
-                "size": stat.st_size, "modificationTime": int(stat.st_mtime * 1000), "dataChange": True,
-                "stats": spark_stats(table)}
+        return self._add(relative, partition.isoformat() if partition is not None else None, spark_stats(table),
+                         data_change)
+
+    def _add(self, relative: str, partition: str | None, stats: str, data_change: bool) -> dict:
+        stat = (self.path / relative).stat()
+        return {"path": relative, "partitionValues": {"event_date": partition} if partition else {},
+                "size": stat.st_size, "modificationTime": int(time.time() * 1000), "dataChange": data_change,
+                "stats": stats}
+
+    def live_files(self) -> dict[str, dict]:
+        """Live path -> add action; files other writers added get their stats from the file itself."""
+        if self._files is None:
+            known = self._seen
+            actions = pa.table(self.delta().get_add_actions(flatten=True))
+            self._files = {}
+            for path in actions.column("path").to_pylist():
+                if path not in known:
+                    partition = path.split("/", 1)[0].split("=", 1)[1] if "/" in path else None
+                    table = pq.read_table(self.path / path, columns=list(FILE_COLUMNS)).cast(SCHEMA)
+                    known[path] = self._add(path, partition, spark_stats(table), True)
+                self._files[path] = known[path]
+            self._seen = dict(self._files)
+        return self._files
+
+    def _track(self, actions: list[dict]) -> None:
+        for action in actions:
+            if "add" in action:
+                self._seen[action["add"]["path"]] = action["add"]
+                if self._files is not None:
+                    self._files[action["add"]["path"]] = action["add"]
+            elif "remove" in action:
+                self._seen.pop(action["remove"]["path"], None)
+                if self._files is not None:
+                    self._files.pop(action["remove"]["path"], None)
+
+    def deletion_ms(self, hour: int) -> int:
+        """A tombstone's deletionTimestamp: now, shifted so it expires 7 simulated days before the horizon."""
+        now = int(time.time() * 1000)
+        return now if self.horizon is None else now + (hour - self.horizon) * 3_600_000
 
     def commit(self, actions: list[dict], info: dict, hour: int, operation: str = "WRITE",
                parameters: dict | None = None) -> int:
@@ -188,6 +238,7 @@ class HourlyLog:
         descriptor = os.open(self.log_dir / f"{version:020d}.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(text + "\n")
+        self._track(actions)
         self.version = version
         self.hour_of_version[version] = hour
         if version % CHECKPOINT_INTERVAL == 0:
@@ -228,21 +279,34 @@ class HourlyLog:
         return deleted
 
     def nightly(self, partitions: set[date], hour: int) -> None:
-        """The maintained arm's nightly run, cheaply: delta-rs Z-order by the key of only the partitions
-        written since the previous run (the other partitions are already one Z-ordered file each, which a
-        rewrite would reproduce), VACUUM with 0 retention, checkpoint."""
-        from deltalake import PostCommitHookProperties
-
-        hook = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
-        table = self.delta()
-        if partitions:
-            table.optimize.z_order(["entity_id"], partition_filters=[
-                ("event_date", "in", sorted(d.isoformat() for d in partitions))], post_commithook_properties=hook)
-        table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False,
-                     post_commithook_properties=hook)
-        self.sync(hour)
+        """The nightly maintain_table of the history, with its log (see the module docstring)."""
+        grouped: dict[str, list[dict]] = {}
+        for add in self.live_files().values():
+            grouped.setdefault(add["partitionValues"].get("event_date"), []).append(add)
+        touched = {d.isoformat() for d in partitions}
+        removes, adds = [], []
+        deleted_at = self.deletion_ms(hour)
+        for partition, files in sorted(grouped.items()):
+            if partition in touched or len(files) > 1:
+                table = pa.concat_tables(pq.read_table(self.path / f["path"], columns=list(FILE_COLUMNS)).cast(SCHEMA)
+                                         for f in files).sort_by("entity_id")
+                adds.append({"add": self.write_file(table, date.fromisoformat(partition), data_change=False)})
+            else:
+                relative = self._relative(partition)
+                os.link(self.path / files[0]["path"], self.path / relative)
+                adds.append({"add": self._add(relative, partition, files[0]["stats"], False)})
+            removes += [{"remove": {"path": f["path"], "deletionTimestamp": deleted_at, "dataChange": False,
+                                    "extendedFileMetadata": True, "partitionValues": f["partitionValues"],
+                                    "size": f["size"]}} for f in files]
+        info = {"maintenance": True}
+        self.commit(removes + adds, info, hour, operation="OPTIMIZE",
+                    parameters={"predicate": "[]", "auto": "false", "zOrderBy": '["entity_id"]'})
         if not (self.log_dir / f"{self.version:020d}.checkpoint.parquet").exists():
             self.checkpoint(hour)
+        self.commit([], info, hour, operation="VACUUM START", parameters={"specifiedRetentionMillis": "0"})
+        for remove in removes:
+            (self.path / remove["remove"]["path"]).unlink(missing_ok=True)
+        self.commit([], info, hour, operation="VACUUM END", parameters={"status": "COMPLETED"})
 
 
 def latest_tables(shape: Shape, hours: int, names: pa.Array, compacted: bool) -> list[pa.Table]:

@@ -78,7 +78,11 @@ def test_nightly_leaves_one_file_per_day_and_latest_matches_the_oracle(tmp_path)
             history.nightly(touched, hour + 1)
             touched = set()
     table = DeltaTable(str(tmp_path / "h"))
-    assert len(table.file_uris()) == 3
+    assert len(table.file_uris()) == 3 and len(list((tmp_path / "h").glob("event_date=*/*.parquet"))) == 3
+    optimize = [c for c in table.history() if c["operation"] == "OPTIMIZE"]
+    last = (tmp_path / "h" / "_delta_log" / f"{optimize[0]['version']:020d}.json").read_text().splitlines()
+    # the last night rewrote every partition (two by link), as the real OPTIMIZE ZORDER does
+    assert sum('"remove"' in line for line in last) == 24 + 2 and sum('"add"' in line for line in last) == 3
     assert rows_of(table, 19) == [r for r in shape.expected(19, hours) if r[0] > START]
     assert [t.num_rows for t in latest_tables(shape, hours, names, compacted=False)] == [5] * 4
     rebuild_latest(latest, shape, hours, names, compacted=True, synced_history_version=history.version)
