@@ -73,6 +73,12 @@ def row_stats(spec: FeatureGroupSpec, df: DataFrame) -> dict:
     stats = df.agg(F.count(F.lit(1)).alias("rows"), F.min(F.unix_micros(EVENT_TIME)).alias("min_micros"),
                    F.max(F.unix_micros(EVENT_TIME)).alias("max_micros"),
                    F.array_sort(F.collect_set(utc_date(EVENT_TIME))).alias("dates"), *null_checks).first().asDict()
+    return checked_stats(spec, stats)
+
+
+def checked_stats(spec: FeatureGroupSpec, stats: dict) -> dict:
+    """`stats` (rows, min/max_micros, sorted UTC dates, null__<column> counts) checked, with min/max_time."""
+    keys = spec.key_names
     for column in keys + [EVENT_TIME]:
         nulls = stats[f"null__{column}"]
         if nulls:

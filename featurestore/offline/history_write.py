@@ -38,6 +38,9 @@ STATUS = "__write_status"
 BASE = "__base_write_time"  # write_time of the stored version a row was compared with (null: none)
 _RANK = "__fs_rank"  # reserved: internal to the store
 _PROBE_COMMITS = 20  # recent commits read for the watermark before falling back to a scan
+# a MERGE whose source is a local relation (rows collected to the driver) need not materialise it first: it is
+# immutable and deterministic, which is what Delta's source materialisation guards against
+LOCAL_SOURCE_CONF = {"spark.databricks.delta.merge.materializeSource": "none"}
 
 
 @dataclass(frozen=True)
@@ -170,13 +173,14 @@ def history_columns(spec: FeatureGroupSpec) -> list[str]:
 
 
 def commit(session: SparkSession, spec: FeatureGroupSpec, rows: DataFrame, path: str, state: HistoryState,
-           info: dict, stats: dict) -> tuple[int, int | None]:
+           info: dict, stats: dict, local: bool = False) -> tuple[int, int | None]:
     """One Delta commit of `rows` on the operation session `session`; returns (rows inserted, version committed
     or None if nothing was).
 
     Fewer rows than given are inserted when another writer stored a newer version of some (key, event_time)
     after this writer read the history. The MERGE condition names the batch's partitions and time range on
     the target alone, so Delta reads (and checks for conflicts) only those files, never the whole history.
+    `local`: `rows` is a local relation (not materialised again by the MERGE).
     """
     metadata = json.dumps(info, default=str)
     columns = history_columns(spec)
@@ -187,7 +191,7 @@ def commit(session: SparkSession, spec: FeatureGroupSpec, rows: DataFrame, path:
     keys = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
     on = (f"{pruning_condition(stats)} AND t.{EVENT_DATE} = s.{EVENT_DATE} AND {keys} "
           f"AND t.{EVENT_TIME} = s.{EVENT_TIME} AND (s.{BASE} IS NULL OR t.{WRITE_TIME} > s.{BASE})")
-    with commit_metadata(session, metadata):
+    with commit_metadata(session, metadata, LOCAL_SOURCE_CONF if local else None):
         metrics = delta_compat.merge_into(session, path, rows, on, insert_columns=list(columns))
     inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
     return inserted, committed_version(session, path, info["write_id"]) if inserted else None

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, WRITE_TIME
 from featurestore.errors import FeatureStoreError
-from featurestore.offline.history_write import newest_per
+from featurestore.offline.history_write import LOCAL_SOURCE_CONF, newest_per
 from featurestore.session import is_connect_session
 from featurestore.storage import delta_compat
 from featurestore.storage.delta_utils import commit_metadata, parse_metadata
@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from featurestore.spec import FeatureGroupSpec
 
 SYNCED = "synced_history_version"
-# a MERGE whose source is a local relation (the rows a write just committed) need not materialise it first:
-# it is immutable and deterministic, which is what Delta's source materialisation guards against
-LOCAL_SOURCE_CONF = {"spark.databricks.delta.merge.materializeSource": "none"}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from featurestore.columns import EVENT_TIME
-from featurestore.offline.conform import duplicate_error
+from featurestore.offline.conform import checked_stats, duplicate_error
 from featurestore.offline.history_write import STATUS
 
 if TYPE_CHECKING:
@@ -25,9 +25,26 @@ if TYPE_CHECKING:
 _NAN = ("NaN",)  # stands for every NaN in a key
 
 
-def collect(df: DataFrame, rows: int, limit: int) -> pa.Table | None:
-    """`df` (of `rows` rows) as an Arrow table when it has at most `limit` rows; None for a larger batch."""
-    return df.toArrow() if rows <= limit else None
+def collect(df: DataFrame, limit: int) -> pa.Table | None:
+    """`df` as an Arrow table when it has at most `limit` rows (one query); None for a larger batch."""
+    table = df.limit(limit + 1).toArrow()
+    return table if table.num_rows <= limit else None
+
+
+def row_stats(spec: FeatureGroupSpec, table: pa.Table) -> dict:
+    """`conform.row_stats` of a collected batch, computed on the driver (no Spark job)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    micros = table.column(EVENT_TIME).cast(pa.int64())
+    stats: dict = {f"null__{c}": table.column(c).null_count for c in [*spec.key_names, EVENT_TIME]}
+    valid = micros.drop_null()
+    stats["rows"] = table.num_rows
+    stats["min_micros"] = pc.min(valid).as_py() if len(valid) else None
+    stats["max_micros"] = pc.max(valid).as_py() if len(valid) else None
+    # UTC dates: the instants as naive (UTC) timestamps, then their dates
+    stats["dates"] = sorted(pc.unique(valid.cast(pa.timestamp("us")).cast(pa.date32())).to_pylist())
+    return checked_stats(spec, stats)
 
 
 def frame(session: SparkSession, table: pa.Table, schema: StructType) -> DataFrame:

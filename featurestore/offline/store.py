@@ -264,11 +264,12 @@ class OfflineStore:
         Returns the rows' statistics and, for a batch of at most `policy.local_rows` rows, the rows collected
         to the driver (Arrow; the duplicate check then runs on them), else None.
         """
-        stats = row_stats(spec, rows)
-        local = local_batch.collect(rows, stats["rows"], self.policy.local_rows)
+        local = local_batch.collect(rows, self.policy.local_rows)
         if local is not None:
+            stats = local_batch.row_stats(spec, local)
             local_batch.check_duplicates(spec, local)
         else:
+            stats = row_stats(spec, rows)
             check_duplicates(spec, rows)
         moment = now or utc_now()
         latest, earliest = stats["max_time"], stats["min_time"]
@@ -395,7 +396,8 @@ class OfflineStore:
         commit_rows = history_write.rows_to_commit(spec, local_batch.frame(session, pending, classified.schema),
                                                    write_time, deleted)
         inserted, version = history_write.commit(session, spec, commit_rows, path, state,
-                                                 self._commit_info(spec, counts, write_time, metadata), stats)
+                                                 self._commit_info(spec, counts, write_time, metadata), stats,
+                                                 local=True)
         return _Attempt(counts, inserted, version, write_time, pending, classified.schema)
 
     def _attempt_distributed(self, spec: FeatureGroupSpec, session: SparkSession, rows: DataFrame, path: str,
