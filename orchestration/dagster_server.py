@@ -31,6 +31,8 @@ from featurestore.session import PROJECT_ROOT
 
 WORKSPACE = PROJECT_ROOT / "workspace.yaml"
 FINISHED_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+ASSET_JOB = "__ASSET_JOB"  # the implicit job the UI launches asset materialisations in
+PARTITION_TAG = "dagster/partition"
 FINISHED_BACKFILL_STATUSES = frozenset({"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED",
                                         "CANCELED"})
 REQUIRED_DAEMONS = ("SENSOR", "BACKFILL", "QUEUED_RUN_COORDINATOR")
@@ -318,6 +320,30 @@ class DagsterGraphQL:
             __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message }
             ... on PythonError { message } } }""", {"p": params})
         return self._ok(data["launchPartitionBackfill"], "LaunchBackfillSuccess", "backfill")["backfillId"]
+
+    def launch_run(self, asset: str, partition: str, *, tags: Mapping[str, str] | None = None) -> str:
+        """One run materialising `asset`'s `partition` with its checks, as the UI's Materialize button launches
+        it for one partition (not a backfill: the runs list shows this run's own status); its run id."""
+        location = self.location()
+        params = {
+            "selector": {"repositoryLocationName": location.location, "repositoryName": location.repository,
+                         "pipelineName": ASSET_JOB, "assetSelection": [{"path": asset_path(asset)}]},
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": k, "value": v}
+                                           for k, v in {**(tags or {}), PARTITION_TAG: partition}.items()]},
+        }
+        data = self.query("""mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
+            ... on LaunchRunSuccess { run { runId } } ... on Error { message } ... on PythonError { message } } }""",
+                          {"p": params})
+        return self._ok(data["launchRun"], "LaunchRunSuccess", f"run of {asset} {partition}")["run"]["runId"]
+
+    def wait_run(self, run_id: str, *, timeout: float = 600.0, poll: float = 2.0) -> dict[str, Any]:
+        """The run once it finished (success, failure or cancelled)."""
+        def done() -> dict[str, Any] | None:
+            found = self.runs(run_ids=[run_id], limit=1)
+            return found[0] if found and found[0]["status"] in FINISHED_RUN_STATUSES else None
+
+        return wait_for(done, timeout, f"run {run_id}", poll)
 
     def backfill(self, backfill_id: str) -> dict[str, Any]:
         """Status, runs and per-asset partition counts of a backfill."""
