@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from featurestore.offline.maintenance import (MaintenancePolicy, maintain_group, maintain_training_set, registry_pins,
-                                      renew_pins, table_stats, utc_now)
+from featurestore.offline.maintenance import (LISTING_PARALLELISM, RETENTION_CHECK, MaintenancePolicy, maintain_group,
+                                              maintain_training_set, registry_pins, renew_pins, scoped_conf,
+                                              table_stats, utc_now, vacuum_settings)
 from featurestore.training.sets import build_training_set, rebuild_training_set, recorded_inputs
 from tests.training_fixture import ACCT, REGISTRY, TRAINING, day, loaded_store
 
@@ -96,3 +97,20 @@ def test_maintenance_job_reports_an_observation_on_the_group_asset(built):
     metadata = observed[0].event_specific_data.asset_observation.metadata
     assert {"files_before", "files_after", "bytes_before", "bytes_after", "duration_s", "retention_hours",
             "pins_applied"} <= set(metadata)
+
+
+def test_vacuum_sizes_its_listing_and_restores_the_session_confs(spark):
+    settings = vacuum_settings(spark, hours=0)
+    assert settings[RETENTION_CHECK] == "false"
+    assert 8 <= int(settings[LISTING_PARALLELISM]) <= 64          # not Spark's 10,000 listing tasks
+    assert RETENTION_CHECK not in vacuum_settings(spark, hours=168)  # a 7-day VACUUM keeps Delta's check
+    before = spark.conf.get(RETENTION_CHECK, None)
+    with scoped_conf(spark, settings):
+        assert spark.conf.get(LISTING_PARALLELISM) == settings[LISTING_PARALLELISM]
+    assert spark.conf.get(RETENTION_CHECK, None) == before
+    assert spark.conf.get(LISTING_PARALLELISM) == "10000"
+    spark.conf.set(LISTING_PARALLELISM, "200")                     # a user's own value is kept
+    try:
+        assert LISTING_PARALLELISM not in vacuum_settings(spark, hours=0)
+    finally:
+        spark.conf.unset(LISTING_PARALLELISM)

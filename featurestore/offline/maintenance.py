@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from featurestore.registry import Registry
 
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+DEFAULT_LISTING_PARALLELISM = "10000"
 DELTA_DEFAULT_LOG_RETENTION = timedelta(days=30)
 PIN_MARGIN = timedelta(hours=1)
 
@@ -302,21 +305,52 @@ def maintain_table(spark: SparkSession, path: str, *, name: str, keys: Sequence[
                              round(hours, 3), tuple(p.describe() for p in applied), checkpointed, steps)
 
 
+@contextmanager
+def scoped_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set session confs for the duration of a block and restore what was there before (or unset)."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def listing_parallelism(spark: SparkSession) -> str | None:
+    """A listing parallelism for VACUUM sized to the cluster, or None when the user set one.
+
+    Delta's VACUUM lists the table with `spark.sql.sources.parallelPartitionDiscovery.parallelism` tasks
+    (default 10,000): on `local[2]` that is 10,000 empty tasks and ~50 s per table; two per core is enough.
+    """
+    if spark.conf.get(LISTING_PARALLELISM, DEFAULT_LISTING_PARALLELISM) != DEFAULT_LISTING_PARALLELISM:
+        return None
+    try:
+        cores = spark.sparkContext.defaultParallelism
+    except Exception:  # Spark Connect has no SparkContext: keep a small fixed value
+        cores = 4
+    return str(max(8, 2 * cores))
+
+
+def vacuum_settings(spark: SparkSession, hours: float) -> dict[str, str]:
+    """The session confs one VACUUM needs: the retention check lifted below 7 days, a sized listing."""
+    settings = {RETENTION_CHECK: "false"} if hours < 168 else {}
+    parallelism = listing_parallelism(spark)
+    if parallelism is not None:
+        settings[LISTING_PARALLELISM] = parallelism
+    return settings
+
+
 def _vacuum(spark: SparkSession, path: str, hours: float) -> None:
-    """VACUUM with `hours` retention (Delta's safety check is lifted only for this call when below 7 days)."""
+    """VACUUM with `hours` retention; the confs of `vacuum_settings` hold only for this call."""
     from delta.tables import DeltaTable
 
-    previous = spark.conf.get(RETENTION_CHECK, None)
-    if hours < 168:
-        spark.conf.set(RETENTION_CHECK, "false")
-    try:
+    with scoped_conf(spark, vacuum_settings(spark, hours)):
         DeltaTable.forPath(spark, path).vacuum(hours)
-    finally:
-        if hours < 168:
-            if previous is None:
-                spark.conf.unset(RETENTION_CHECK)
-            else:
-                spark.conf.set(RETENTION_CHECK, previous)
 
 
 def maintain_group(store: OfflineStore, group: str, registry: Registry, *, policy: MaintenancePolicy | None = None,
