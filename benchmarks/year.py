@@ -249,8 +249,8 @@ def render(points: list[dict], sims: dict, args, seconds: float, load_start: str
     final = max(args.checkpoints)
     lines = [
         f"Script: `benchmarks/year.py` (`.venv/bin/python benchmarks/year.py`; it rewrites this section). "
-        f"Machine: {machine_info()}. `uptime` at start: `{load_start}`; at end: `{load_end}` (2 shared cores: "
-        f"other sessions were running). Wall time {seconds / 60:.1f} min.", "",
+        f"Machine: {machine_info()}. `uptime` at start: `{load_start}`; at end: `{load_end}` (the load "
+        f"during the run is the run's own Spark JVM and Python writer, unless the start shows otherwise). Wall time {seconds / 60:.1f} min.", "",
         f"Data: {final:,} hourly commits of {args.rows_per_commit:,} rows ({args.keys:,} keys, rotating), one group "
         f"(key `entity_id`, features f1 double, f2 long, TTL 30d). Spark local[2], {args.shuffle_partitions} shuffle "
         f"partitions. PIT join: {args.entity_rows:,} entity rows, timestamps over all hours so far. Maintenance: "
