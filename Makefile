@@ -8,12 +8,19 @@ DELTA_VERSION := 4.3.0
 # bundle its POM declares (hadoop-project 3.4.2: aws-java-sdk-v2.version = 2.29.52).
 HADOOP_VERSION := 3.4.2
 AWS_SDK_VERSION := 2.29.52
+# Kafka: the Structured Streaming source of pyspark's Spark (into .jars/kafka, on every session's classpath) with
+# the kafka-clients (3.9.1) and commons-pool2 (2.12.1) versions its POM declares; and a KRaft broker for the streaming tests
+# (kafka_2.13 + runtime dependencies into .kafka, deps/kafka-broker/pom.xml).
+SPARK_VERSION := 4.1.1
+KAFKA_CLIENTS_VERSION := 3.9.1
+COMMONS_POOL2_VERSION := 2.12.1
 MVN_COPY := mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy -DoutputDirectory=.jars
+MVN_COPY_KAFKA := $(MVN_COPY)/kafka
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
 .PHONY: setup demo test ui clean
 
-setup: $(VENV)/.installed .jars/.fetched .jars/.fetched-s3a
+setup: $(VENV)/.installed .jars/.fetched .jars/.fetched-s3a .jars/.fetched-kafka .kafka/.fetched
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +38,20 @@ $(VENV)/.installed: pyproject.toml
 	mkdir -p .jars
 	$(MVN_COPY) -Dartifact=org.apache.hadoop:hadoop-aws:$(HADOOP_VERSION)
 	$(MVN_COPY) -Dartifact=software.amazon.awssdk:bundle:$(AWS_SDK_VERSION)
+	touch $@
+
+.jars/.fetched-kafka:
+	mkdir -p .jars/kafka
+	$(MVN_COPY_KAFKA) -Dartifact=org.apache.spark:spark-sql-kafka-0-10_2.13:$(SPARK_VERSION)
+	$(MVN_COPY_KAFKA) -Dartifact=org.apache.spark:spark-token-provider-kafka-0-10_2.13:$(SPARK_VERSION)
+	$(MVN_COPY_KAFKA) -Dartifact=org.apache.kafka:kafka-clients:$(KAFKA_CLIENTS_VERSION)
+	$(MVN_COPY_KAFKA) -Dartifact=org.apache.commons:commons-pool2:$(COMMONS_POOL2_VERSION)
+	touch $@
+
+.kafka/.fetched: deps/kafka-broker/pom.xml
+	mkdir -p .kafka
+	mvn -q -B -f deps/kafka-broker/pom.xml org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.kafka
 	touch $@
 
 demo: setup

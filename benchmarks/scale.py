@@ -206,8 +206,11 @@ def measure(task: str, directory: Path, master: str, timeout: float, cluster: Cl
 def render(results: list[dict], base: str, load: tuple[float, float, float]) -> str:
     from benchmarks.common import machine_info
 
+    busy = load[0] > 1.0
     lines = [f"Machine: {machine_info()}; load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-             "(the 2 cores were shared with other jobs: timings are noisy). Each run is its own process with "
+             + ("(the 2 cores were shared with other jobs: timings are noisy). " if busy else
+                "(quiet; the load during the run is its own). ")
+             + "Rows kept from an earlier run (`--keep`) say their own start load in `load`. Each run is its own process with "
              "Spark's default 1g driver memory and 8 shuffle partitions; peak RSS is the driver's process tree "
              "(python + JVM). `benchmarks/scale.py`, 1x = "
              + ("the --quick sizes of pit_join.py / windows.py." if base == "quick" else
@@ -216,7 +219,7 @@ def render(results: list[dict], base: str, load: tuple[float, float, float]) -> 
              "count/sum/avg/max/variance). Cluster rows: standalone master + N workers (1 core, 1g executor "
              "each) on this machine; `executor CPU s` per worker shows the work spreading, not a speed-up.", "",
              "| task | scale | master | history rows | entity rows | status | wall s | s per M rows | peak RSS GiB "
-             "| executor CPU s per worker | checksum |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| executor CPU s per worker | checksum | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     reference: dict[tuple, list] = {}
     for r in results:
         rows = r["history_rows"] + r["entity_rows"]
@@ -232,7 +235,8 @@ def render(results: list[dict], base: str, load: tuple[float, float, float]) -> 
             f"| {r['task']} | {r['factor']}x | {r['label']} | {r['history_rows']:,} | {r['entity_rows']:,} "
             f"| {r['status']} | — | — | ")
         lines[-1] += (f"{r['peak_rss'] / 2**30:.2f} | "
-                      + (" / ".join(f"{c:.0f}" for c in r.get("executor_cpu", [])) or "—") + f" | {agrees} |")
+                      + (" / ".join(f"{c:.0f}" for c in r.get("executor_cpu", [])) or "—")
+                      + f" | {agrees} | {r.get('load', load[0]):.2f} |")
     return "\n".join(lines)
 
 
@@ -255,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "benchmarks" / "scale")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the rows of earlier runs (data/.../results.json) "
+                        "that this run does not redo: e.g. run 30x alone after 1x and 10x")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -262,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(task, Path(directory), master)))
         return 0
     load = os.getloadavg()
+    saved = args.data / "results.json"
+    earlier = json.loads(saved.read_text()) if args.keep and saved.exists() else []
     results = []
     cluster_factors = args.cluster_factors if args.cluster_factors is not None else [min(args.factors)]
     for factor in args.factors:
@@ -280,8 +288,13 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     if cluster is not None:
                         cluster.stop()
-                results.append({**base, **result, "label": label})
+                results.append({**base, **result, "label": label, "load": os.getloadavg()[0]})
                 print(json.dumps(results[-1]), flush=True)
+    redone = {(r["task"], r["factor"], r["label"]) for r in results}
+    results = sorted([r for r in earlier if (r["task"], r["factor"], r["label"]) not in redone] + results,
+                     key=lambda r: (TASKS.index(r["task"]), r["factor"]))
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(results, indent=1))
     body = render(results, args.base, load)
     print(body)
     if not args.no_write:

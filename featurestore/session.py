@@ -52,6 +52,11 @@ def delta_jars(jars_dir: str | os.PathLike | None = None) -> list[str]:
     return jars
 
 
+def kafka_jars(jars_dir: str | os.PathLike) -> list[str]:
+    """The Kafka source's jars (spark-sql-kafka-0-10 and its dependencies) that setup copies into `kafka/`."""
+    return sorted(glob.glob(str(Path(jars_dir) / "kafka" / "*.jar")))
+
+
 def use_utc_process_zone() -> None:
     """Make this Python process's local zone UTC (TZ=UTC), as the store's rule "naive means UTC" needs.
 
@@ -94,7 +99,8 @@ def build_spark_session(master: str = "local[*]", app_name: str = "featurestore"
     merged = {**BASE_CONF, **DELTA_CONF, **s3_conf, **dict(conf or {})}
     extra_jars = [j for j in merged.pop("spark.jars", "").split(",") if j]
     builder = SparkSession.builder.master(master).appName(app_name)
-    builder = builder.config("spark.jars", ",".join(delta_jars(directory) + s3_jars + extra_jars))
+    builder = builder.config("spark.jars", ",".join(delta_jars(directory) + s3_jars + kafka_jars(directory)
+                                                  + extra_jars))
     for key, value in merged.items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()

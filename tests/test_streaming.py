@@ -13,7 +13,9 @@ from featurestore.errors import DataValidationError, SchemaMismatchError
 from featurestore.offline.store import OfflineStore
 from featurestore.registry import Registry
 from featurestore.spec import Feature, FeatureGroupSpec, Key
-from featurestore.streaming.ingest import SOURCE_FILE, read_file_stream, run_available_now
+from featurestore.streaming.ingest import (KAFKA_OFFSET, SOURCE_FILE, read_file_stream, read_kafka_stream,
+                                           run_available_now)
+from tests.kafka_server import kafka_broker
 
 SPEC = FeatureGroupSpec(
     name="clicks", description="streamed test group", owner="tests", keys=(Key("user_id"),),
@@ -153,3 +155,45 @@ def test_stream_schedule_skips_while_a_run_is_in_progress(tmp_path):
         run = instance.create_run_for_job(job, run_config={}, status=DagsterRunStatus.STARTED)
         skipped = schedule.evaluate_tick(build_schedule_context(instance=instance))
         assert not skipped.run_requests and run.run_id in skipped.skip_message
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """A real Kafka broker (KRaft, one node) on 127.0.0.1 for this module."""
+    with kafka_broker(tmp_path_factory.mktemp("kafka")) as bootstrap:
+        yield bootstrap
+
+
+def _produce(spark, bootstrap: str, topic: str, rows: list[dict]) -> None:
+    """Send rows as JSON values, in order, to the topic's single partition (Spark's Kafka sink)."""
+    values = spark.createDataFrame([(json.dumps(r),) for r in rows], "value string").coalesce(1)
+    values.write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("topic", topic).save()
+
+
+def test_kafka_topic_to_history_exactly_once_through_a_real_broker(spark, tmp_path, broker):
+    store = OfflineStore(spark, str(tmp_path / "store"))
+    options = {"kafka.bootstrap.servers": broker, "subscribe": "clicks", "startingOffsets": "earliest"}
+
+    def run():
+        return run_available_now(store, SPEC, read_kafka_stream(spark, SPEC, options), str(tmp_path / "checkpoint"),
+                                 keep_last_by=KAFKA_OFFSET, timeout_seconds=300)
+
+    _produce(spark, broker, "clicks", [_row("u1", 0, 1), _row("u2", 0, 2), _row("u1", 0, 3)])
+    first = run()  # u1 at hour 0 twice in one batch: the later offset wins
+    assert first.rows_written == 2
+    assert _history(store) == [("u1", 0, 3, 1.0, False), ("u2", 0, 2, 1.0, False)]
+    assert run().rows_written == 0  # a restart with nothing new writes nothing
+
+    # A correction, a new key and a row identical to the stored one (not appended again).
+    _produce(spark, broker, "clicks", [_row("u2", 0, 20), _row("u3", 1, 5), _row("u1", 0, 3)])
+    assert run().rows_written == 2
+    assert _history(store) == [("u1", 0, 3, 1.0, False), ("u2", 0, 2, 1.0, False), ("u2", 0, 20, 1.0, False),
+                               ("u3", 1, 5, 1.0, False)]
+    assert [r["clicks"] for r in store.lookup(SPEC, [{"user_id": "u2"}]).collect()] == [20]
+
+    version = store.version(store.history_path(SPEC.name))
+    _produce(spark, broker, "clicks", [_row("u4", 2, 4), _row("u5", 2, "many")])
+    with pytest.raises(SchemaMismatchError) as error:  # a wrong-typed record fails its whole batch
+        run()
+    assert "'clicks'" in str(error.value) and "topic/partition clicks/0, offset 7" in str(error.value)
+    assert store.version(store.history_path(SPEC.name)) == version

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 AUX_PREFIX = "_stream_"
 CORRUPT_RECORD = "_stream_corrupt_record"
 SOURCE_FILE = "_stream_file"
+KAFKA_OFFSET = "_stream_kafka_offset"
 AVAILABLE_NOW: dict[str, Any] = {"availableNow": True}
 FILE_FORMATS = ("json", "csv", "parquet")
 
@@ -84,7 +85,8 @@ def read_file_stream(spark: SparkSession, spec: FeatureGroupSpec, path: str, *, 
 def read_kafka_stream(spark: SparkSession, spec: FeatureGroupSpec, options: Mapping[str, str]) -> DataFrame:
     """A stream of JSON records from Kafka (`options`: kafka.bootstrap.servers, subscribe, ...).
 
-    Needs the spark-sql-kafka-0-10_2.13 jar (and its kafka-clients dependency) in spark.jars. Each record's
+    Needs the spark-sql-kafka-0-10_2.13 jars, which `make setup` copies into `.jars/kafka/` (on the classpath of
+    every session `build_spark_session` makes). Each record's
     value is parsed with the group's schema; the Kafka offset is kept as `_stream_kafka_offset` (usable as
     `keep_last_by` when a key always goes to the same partition).
     """
@@ -93,9 +95,9 @@ def read_kafka_stream(spark: SparkSession, spec: FeatureGroupSpec, options: Mapp
     raw = spark.readStream.format("kafka").options(**dict(options)).load()
     parsed = F.from_json(F.col("value").cast("string"), stream_schema(spec, corrupt_record=True),
                          {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD})
-    return raw.select(parsed.alias("r"), F.col("offset").alias(f"{AUX_PREFIX}kafka_offset"),
+    return raw.select(parsed.alias("r"), F.col("offset").alias(KAFKA_OFFSET),
                       F.concat_ws("/", F.col("topic"), F.col("partition")).alias(SOURCE_FILE)).select(
-        "r.*", f"{AUX_PREFIX}kafka_offset", SOURCE_FILE)
+        "r.*", KAFKA_OFFSET, SOURCE_FILE)
 
 
 # ---- validation of one batch -----------------------------------------------------------------------------
@@ -160,7 +162,10 @@ def _check_corrupt(spec: FeatureGroupSpec, batch: DataFrame, batch_id: int) -> N
     if not example:
         return
     raw = example[0][CORRUPT_RECORD]
-    where = f" (file {example[0][SOURCE_FILE]})" if SOURCE_FILE in batch.columns else ""
+    if KAFKA_OFFSET in batch.columns:
+        where = f" (Kafka topic/partition {example[0][SOURCE_FILE]}, offset {example[0][KAFKA_OFFSET]})"
+    else:
+        where = f" (file {example[0][SOURCE_FILE]})" if SOURCE_FILE in batch.columns else ""
     columns = bad_columns(spec, raw)
     types = {c.name: c.dtype for c in spec.keys + spec.features} | {spec.event_time_column: "timestamp"}
     what = (", ".join(f"column {c!r} (declared {types[c]})" for c in columns) if columns
