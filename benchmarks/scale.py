@@ -206,11 +206,9 @@ def measure(task: str, directory: Path, master: str, timeout: float, cluster: Cl
 def render(results: list[dict], base: str, load: tuple[float, float, float]) -> str:
     from benchmarks.common import machine_info
 
-    busy = load[0] > 1.0
-    lines = [f"Machine: {machine_info()}; load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-             + ("(the 2 cores were shared with other jobs: timings are noisy). " if busy else
-                "(quiet; the load during the run is its own). ")
-             + "Rows kept from an earlier run (`--keep`) say their own start load in `load`. Each run is its own process with "
+    lines = [f"Machine: {machine_info()}; load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}. "
+             "`load`: the 1-minute load average just before each run (it lags: right after a run it still holds "
+             "that run's own load; rows kept from an earlier run with `--keep` included). Each run is its own process with "
              "Spark's default 1g driver memory and 8 shuffle partitions; peak RSS is the driver's process tree "
              "(python + JVM). `benchmarks/scale.py`, 1x = "
              + ("the --quick sizes of pit_join.py / windows.py." if base == "quick" else
@@ -283,12 +281,13 @@ def main(argv: list[str] | None = None) -> int:
                 runs += [(None, f"standalone, {n} worker{'s' if n > 1 else ''}", n) for n in args.cluster_workers]
             for master, label, workers in runs:
                 cluster = Cluster(workers, args.data / "cluster" / f"{task}_{factor}_{workers}") if workers else None
+                before = os.getloadavg()[0]
                 try:
                     result = measure(task, directory, cluster.master if cluster else master, args.timeout, cluster)
                 finally:
                     if cluster is not None:
                         cluster.stop()
-                results.append({**base, **result, "label": label, "load": os.getloadavg()[0]})
+                results.append({**base, **result, "label": label, "load": before})
                 print(json.dumps(results[-1]), flush=True)
     redone = {(r["task"], r["factor"], r["label"]) for r in results}
     results = sorted([r for r in earlier if (r["task"], r["factor"], r["label"]) not in redone] + results,

@@ -470,3 +470,42 @@ def test_population_spread_of_one_value_is_exactly_zero():
     window = WindowPlan(0, "v", "stddev_pop", 1, SourcePlan(0, "float", False), "event", False, "double")
     got, valid = items.window_moments(window, Span(np.arange(4), np.arange(1, 5)))
     assert got.tolist() == [0.0] * 4 and valid.all()
+
+
+# ---- sweep partitioning --------------------------------------------------------------------------
+
+def test_sweep_partitions_grow_with_the_input_and_never_change_results(spark, tmp_path):
+    from featurestore.aggregations.sizing import PARTITION_MB_CONF, sweep_partitions
+
+    events = [{"k": "abcdefgh"[i % 8], "ts": BASE + timedelta(minutes=37 * i), "amount": float(i % 5),
+               "qty": i, "cat": "x", "flag": i % 3 == 0} for i in range(60)]
+    entities = [{"rid": i, "k": "abcdefgh"[i % 8], "ts": BASE + timedelta(minutes=53 * i), "label": "p"}
+                for i in range(40)]
+    spark.createDataFrame(events, EVENTS).write.parquet(str(tmp_path / "events"))  # files: Spark knows the size
+    spark.createDataFrame(entities, ENTITIES).write.parquet(str(tmp_path / "entities"))
+    event_df, entity_df = spark.read.parquet(str(tmp_path / "events")), spark.read.parquet(str(tmp_path / "entities"))
+    windows = [w for w, _ in PAIRS]
+    grid = [BASE + timedelta(hours=h) for h in range(0, 40, 3)]
+
+    def results():
+        as_of = aggregate_as_of(entity_df, event_df, keys=["k"], entity_time_column="ts", event_time_column="ts",
+                                windows=windows)
+        snapshots = snapshot_aggregates(event_df, keys=["k"], time_column="ts", windows=windows, snapshot_times=grid)
+        return (sorted(map(repr, as_of.collect())), sorted(map(repr, snapshots.collect())),
+                as_of.rdd.getNumPartitions())
+
+    configured = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    assert sweep_partitions(event_df) == configured        # small input: the configured partitions
+    as_of_rows, snapshot_rows, partitions = results()
+    assert partitions == configured and as_of_rows and snapshot_rows
+    spark.conf.set(PARTITION_MB_CONF, "0.0005")            # ~500 bytes per partition: many partitions
+    try:
+        assert sweep_partitions(event_df) > configured
+        many = results()
+        assert many[2] > configured and many[:2] == (as_of_rows, snapshot_rows)  # same rows, more partitions
+        assert sweep_partitions(spark.createDataFrame(events, EVENTS)) == configured  # no size known
+        spark.conf.set(PARTITION_MB_CONF, "zero")
+        with pytest.raises(ValueError, match=PARTITION_MB_CONF):
+            sweep_partitions(event_df)
+    finally:
+        spark.conf.unset(PARTITION_MB_CONF)

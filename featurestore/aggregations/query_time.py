@@ -25,6 +25,7 @@ from featurestore.aggregations.partition import (evaluate, key_codes, read_parti
                                                  to_batches)
 from featurestore.aggregations.plan import DEL, EID, KIND, WT, WindowPlan
 from featurestore.aggregations.plan import T as TIME
+from featurestore.aggregations.sizing import sweep_partitions
 from featurestore.aggregations.sweep import column, filled
 from featurestore.columns import EVENT_TIME, WRITE_TIME
 from featurestore.errors import SpecError
@@ -84,8 +85,8 @@ def aggregate_as_of(entity_df: DataFrame, events: DataFrame, *, keys: Sequence[s
     event_side = event_side.where(F.col(TIME).isNotNull())
     for k in keys:
         event_side = event_side.where(F.col(k).isNotNull())
-    partitions = int(entity_df.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    engine_input = entity_side.unionByName(event_side, allowMissingColumns=True).repartition(partitions, *keys)
+    engine_input = entity_side.unionByName(event_side, allowMissingColumns=True)
+    engine_input = engine_input.repartition(sweep_partitions(engine_input), *keys)
 
     def sweep(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return as_of_partition(batches, plan)

@@ -24,6 +24,7 @@ from featurestore.aggregations.partition import (evaluate, key_codes, read_parti
                                                  to_batches)
 from featurestore.aggregations.plan import DEL, EID, SNAP, STREAM, WT, Stream, WindowPlan
 from featurestore.aggregations.plan import T as TIME
+from featurestore.aggregations.sizing import sweep_partitions
 from featurestore.aggregations.sweep import column
 from featurestore.aggregations.tiles import build_tiles
 from featurestore.columns import EVENT_TIME
@@ -125,7 +126,6 @@ def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
     if WT in rows.columns and not event_id:
         rows = latest_versions(rows, keys)
 
-    partitions = int(events.sparkSession.conf.get("spark.sql.shuffle.partitions"))
     engine_input = rows.withColumn(STREAM, F.lit(0))
     if tiles_in_spark:  # map-side partial aggregation, then a second (smaller) shuffle by key
         start = F.col(TIME) - F.pmod(F.col(TIME) - snapshots[0], F.lit(step))
@@ -133,7 +133,7 @@ def snapshot_aggregates(events: DataFrame, *, keys: list[str], time_column: str,
         tiles = tiles.withColumnRenamed(TILE_START, TIME).withColumn(STREAM, F.lit(1))
         engine_input = (engine_input.unionByName(tiles, allowMissingColumns=True) if "event" in streams
                         else tiles)
-    engine_input = engine_input.repartition(partitions, *keys)
+    engine_input = engine_input.repartition(sweep_partitions(engine_input), *keys)
 
     def sweep(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return snapshot_partition(batches, plan)
