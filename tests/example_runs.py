@@ -8,9 +8,6 @@ runs the local reference meanwhile, stops the driver's process group whatever ha
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.processes import free_port, stop_process_group  # noqa: F401 - used by the remote-run tests
 
 PROJECT = Path(__file__).resolve().parent.parent
 SIZE_ENV = {"FEATURESTORE_DEMO_TX_PER_DAY": "300", "FEATURESTORE_DEMO_CARDS": "40",
@@ -34,30 +33,10 @@ RUN_TIMEOUT = 900
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def spark_home() -> Path:
     import pyspark
 
     return Path(pyspark.__file__).resolve().parent
-
-
-def stop_process_group(process: subprocess.Popen) -> None:
-    """Kill the process group started for a server or driver (a JVM and its children): TERM, then KILL."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=15)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def job_summary(result: Any, started: float) -> dict:

@@ -6,16 +6,14 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.s3_server import free_port
+from tests.processes import free_port, stop_process_group, wait_until_up
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BROKER_JARS = PROJECT_ROOT / ".kafka"
@@ -66,21 +64,8 @@ def kafka_broker(directory: Path) -> Iterator[str]:
     process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=directory)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _accepting(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("Kafka did not come up:\n"
-                                   + (directory / "kafka.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.3)
+        wait_until_up(lambda: _accepting(port), process, directory / "kafka.log", "Kafka", START_TIMEOUT)
         yield f"127.0.0.1:{port}"
     finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(timeout=15)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(process)
         log.close()

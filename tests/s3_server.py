@@ -4,10 +4,7 @@ on 127.0.0.1, every port picked free at run time, one bucket, one access key."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.processes import free_port, stop_process_group, wait_until_up
 
 START_TIMEOUT = 60.0
 
@@ -34,12 +33,6 @@ class S3Server:
         return {"FEATURESTORE_ROOT": f"s3a://{self.bucket}/{prefix}", "FEATURESTORE_S3_ENDPOINT": self.endpoint,
                 "FEATURESTORE_S3_ACCESS_KEY": self.access_key, "FEATURESTORE_S3_SECRET_KEY": self.secret_key,
                 "FEATURESTORE_S3_REGION": self.region, "FEATURESTORE_S3_PATH_STYLE": "true"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def weed_binary() -> str:
@@ -81,25 +74,13 @@ def seaweedfs_s3(directory: Path, bucket: str = "features") -> Iterator[S3Server
                                start_new_session=True, cwd=directory)
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not _listening(s3_port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("SeaweedFS did not come up:\n"
-                                   + (directory / "weed.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.2)
+        wait_until_up(lambda: _listening(s3_port), process, directory / "weed.log", "SeaweedFS", START_TIMEOUT)
         server = S3Server(endpoint=f"http://127.0.0.1:{s3_port}", bucket=bucket, access_key=server.access_key,
                           secret_key=server.secret_key)
         _create_bucket(server, deadline)
         yield server
     finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(timeout=5)  # the data is throw-away: no need to wait for a graceful flush
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(process)  # the data is throw-away: no graceful flush needed
         log.close()
 
 
