@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from featurestore.offline.maintenance import (LISTING_PARALLELISM, RETENTION_CHECK, MaintenancePolicy, maintain_group,
-                                              maintain_training_set, registry_pins, renew_pins, scoped_conf,
+                                              maintain_training_set, registry_pins, renew_pins,
                                               table_stats, utc_now, vacuum_settings)
 from featurestore.training.sets import build_training_set, rebuild_training_set, recorded_inputs
 from tests.training_fixture import ACCT, REGISTRY, TRAINING, day, loaded_store
@@ -35,7 +35,9 @@ def test_vacuum_keeps_pinned_versions_and_rebuild_equals_the_original(built):
     assert {(p.table, p.version) for p in pins} >= {(store.history_path("acct"), result.input_versions["acct"])}
     assert all(p.expires_at == p.built_at + NO_GRACE.pin_ttl for p in pins)
     history_before = table_stats(store.spark, store.history_path("acct"))
+    shared = {key: store.spark.conf.get(key, None) for key in (RETENTION_CHECK, LISTING_PARALLELISM)}
     results = {r.table.split()[-1]: r for r in maintain_group(store, "acct", REGISTRY, policy=NO_GRACE, pins=pins)}
+    assert {key: store.spark.conf.get(key, None) for key in shared} == shared  # VACUUM's confs stayed private
     history, latest = results["history"], results["latest"]
     assert history.before == history_before and history.zorder_by == ("account_id",)
     assert history.checkpointed_version is not None and history.checkpointed_version >= history.before.version
@@ -99,16 +101,11 @@ def test_maintenance_job_reports_an_observation_on_the_group_asset(built):
             "pins_applied"} <= set(metadata)
 
 
-def test_vacuum_sizes_its_listing_and_restores_the_session_confs(spark):
+def test_vacuum_sizes_its_listing_and_keeps_a_users_value(spark):
     settings = vacuum_settings(spark, hours=0)
     assert settings[RETENTION_CHECK] == "false"
     assert 8 <= int(settings[LISTING_PARALLELISM]) <= 64          # not Spark's 10,000 listing tasks
     assert RETENTION_CHECK not in vacuum_settings(spark, hours=168)  # a 7-day VACUUM keeps Delta's check
-    before = spark.conf.get(RETENTION_CHECK, None)
-    with scoped_conf(spark, settings):
-        assert spark.conf.get(LISTING_PARALLELISM) == settings[LISTING_PARALLELISM]
-    assert spark.conf.get(RETENTION_CHECK, None) == before
-    assert spark.conf.get(LISTING_PARALLELISM) == "10000"
     spark.conf.set(LISTING_PARALLELISM, "200")                     # a user's own value is kept
     try:
         assert LISTING_PARALLELISM not in vacuum_settings(spark, hours=0)

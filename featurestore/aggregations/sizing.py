@@ -1,8 +1,8 @@
 """How many partitions a sweep gets: enough that one partition fits a Python worker's memory.
 
 A sweep (`mapInArrow`) holds one whole partition — entity rows and the events of its keys — in a Python
-worker, so with a fixed partition count its memory grows with the data (measured: 2.6 GB peak at 10M events,
-12.8 GB at 100M with 8 partitions). The count is therefore `max(spark.sql.shuffle.partitions,
+worker, so with a fixed partition count its memory grows with the data (measured: 2.3 GiB peak at 10M events,
+11.9 GiB at 100M with 8 partitions). The count is therefore `max(spark.sql.shuffle.partitions,
 ceil(estimated input bytes / featurestore.sweep.partitionMB))`, capped at `MAX_PARTITIONS`. The estimate is
 Spark's optimizer statistic of the input plan (`sizeInBytes`: Parquet/Delta file bytes of the columns read,
 exact for local data); reading it is the one JVM-side call of the engine. On Spark Connect, or when the

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -298,27 +297,11 @@ def maintain_table(spark: SparkSession, path: str, *, name: str, keys: Sequence[
     hours = retention.total_seconds() / 3600
     if vacuum:
         t = time.perf_counter()
-        _vacuum(session, path, hours)
+        _vacuum(spark, path, hours, info)
         steps["vacuum_s"] = round(time.perf_counter() - t, 3)
     after = table_stats(spark, path)
     return MaintenanceResult(name, path, before, after, round(time.perf_counter() - started, 3), zorder,
                              round(hours, 3), tuple(p.describe() for p in applied), checkpointed, steps)
-
-
-@contextmanager
-def scoped_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
-    """Set session confs for the duration of a block and restore what was there before (or unset)."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def listing_parallelism(spark: SparkSession) -> str | None:
@@ -329,11 +312,7 @@ def listing_parallelism(spark: SparkSession) -> str | None:
     """
     if spark.conf.get(LISTING_PARALLELISM, DEFAULT_LISTING_PARALLELISM) != DEFAULT_LISTING_PARALLELISM:
         return None
-    try:
-        cores = spark.sparkContext.defaultParallelism
-    except Exception:  # Spark Connect has no SparkContext: keep a small fixed value
-        cores = 4
-    return str(max(8, 2 * cores))
+    return str(max(8, 2 * spark.sparkContext.defaultParallelism))
 
 
 def vacuum_settings(spark: SparkSession, hours: float) -> dict[str, str]:
@@ -345,12 +324,14 @@ def vacuum_settings(spark: SparkSession, hours: float) -> dict[str, str]:
     return settings
 
 
-def _vacuum(spark: SparkSession, path: str, hours: float) -> None:
-    """VACUUM with `hours` retention; the confs of `vacuum_settings` hold only for this call."""
+def _vacuum(spark: SparkSession, path: str, hours: float, metadata: str) -> None:
+    """VACUUM with `hours` retention on an operation session: the confs of `vacuum_settings` hold only there."""
     from delta.tables import DeltaTable
 
-    with scoped_conf(spark, vacuum_settings(spark, hours)):
-        DeltaTable.forPath(spark, path).vacuum(hours)
+    from featurestore.storage.delta_utils import operation_session
+
+    session = operation_session(spark, metadata, vacuum_settings(spark, hours))
+    DeltaTable.forPath(session, path).vacuum(hours)
 
 
 def maintain_group(store: OfflineStore, group: str, registry: Registry, *, policy: MaintenancePolicy | None = None,

@@ -86,9 +86,9 @@ def read_kafka_stream(spark: SparkSession, spec: FeatureGroupSpec, options: Mapp
     """A stream of JSON records from Kafka (`options`: kafka.bootstrap.servers, subscribe, ...).
 
     Needs the spark-sql-kafka-0-10_2.13 jars, which `make setup` copies into `.jars/kafka/` (on the classpath of
-    every session `build_spark_session` makes). Each record's
-    value is parsed with the group's schema; the Kafka offset is kept as `_stream_kafka_offset` (usable as
-    `keep_last_by` when a key always goes to the same partition).
+    every session `build_spark_session` makes). Each record's value is parsed with the group's schema; the
+    Kafka offset is kept as `_stream_kafka_offset` (usable as `keep_last_by` when a key always goes to the same
+    partition).
     """
     from pyspark.sql import functions as F
 
