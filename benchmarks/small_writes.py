@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pyspark.sql import functions as F
 
 from benchmarks.common import machine_info, write_section
-from featurestore.offline import history_write
+from featurestore.offline import history_write, local_classify
 from featurestore.offline import store as store_module
 from featurestore.offline.store import OfflineStore
 from featurestore.session import build_spark_session
@@ -88,6 +88,7 @@ def measure(spark, action, repeats: int) -> tuple[float, dict, dict]:
                            "checks (nulls, duplicates, time range) + collect of a small batch"),
                 steps.wrap(history_write, "probe", "history probe (Delta log)"),
                 steps.wrap(history_write, "classify", "classify against the history (partition-pruned)"),
+                steps.wrap(local_classify, "classify", "classify against the history (partition-pruned)"),
                 steps.wrap(history_write, "commit", "commit (insert-only MERGE)"),
                 steps.wrap(store_module.OfflineStore, "_sync_latest", "latest sync (change feed + MERGE)")]
         try:

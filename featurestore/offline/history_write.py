@@ -23,7 +23,7 @@ from pyspark.sql.window import Window as SparkWindow
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.errors import SchemaMismatchError
 from featurestore.offline.spark_times import date_literal, sql_timestamp, timestamp_literal, utc_date
-from featurestore.storage import delta_compat
+from featurestore.storage import delta_compat, delta_log
 from featurestore.storage.delta_utils import commit_metadata, parse_metadata
 from featurestore.times import from_micros, to_utc
 from featurestore.types import dtype_name, spark_type
@@ -59,16 +59,28 @@ def probe(spark: SparkSession, path: str) -> HistoryState:
     Every commit the store makes records its `write_time` in the commit metadata; the newest of the last
     commits is the watermark. When none of them carries one (e.g. after many maintenance commits) the whole
     log's commit history is read; only a table no store write ever committed to (written by other tools) has
-    max(write_time) computed from the data.
+    max(write_time) computed from the data. A local table's log is read by delta-rs (no Spark job,
+    `featurestore.storage.delta_log`), others' by Delta's history.
     """
-    if not delta_compat.is_delta_table(spark, path):
-        return HistoryState(None, None)
-    commits = delta_compat.history(spark, path, _PROBE_COMMITS).select("version", "userMetadata").collect()
-    version = int(commits[0]["version"])
-    stamps = _stamps(commits)
-    if not stamps and len(commits) == _PROBE_COMMITS:
-        stamps = _stamps(delta_compat.history(spark, path).select("userMetadata").collect())
-    schema = spark.read.format("delta").option("versionAsOf", version).load(path).schema
+    if delta_log.usable(spark, path):
+        view = delta_log.read(path, _PROBE_COMMITS)
+        if view is None:
+            return HistoryState(None, None)
+        version, schema = view.version, view.schema()
+        stamps = _stamps(view.commits)
+        if not stamps and len(view.commits) == _PROBE_COMMITS:
+            stamps = _stamps(delta_log.read(path, None).commits)
+    else:
+        if not delta_compat.is_delta_table(spark, path):
+            return HistoryState(None, None)
+        commits = [(int(r["version"]), r["userMetadata"]) for r in
+                   delta_compat.history(spark, path, _PROBE_COMMITS).select("version", "userMetadata").collect()]
+        version = commits[0][0]
+        stamps = _stamps(commits)
+        if not stamps and len(commits) == _PROBE_COMMITS:
+            stamps = _stamps([(0, r["userMetadata"]) for r in
+                              delta_compat.history(spark, path).select("userMetadata").collect()])
+        schema = spark.read.format("delta").option("versionAsOf", version).load(path).schema
     columns = {f.name: dtype_name(f.dataType) for f in schema.fields}
     if stamps:
         return HistoryState(version, max(stamps), columns, schema)
@@ -77,8 +89,9 @@ def probe(spark: SparkSession, path: str) -> HistoryState:
     return HistoryState(version, from_micros(scanned), columns, schema)
 
 
-def _stamps(commits: list) -> list[datetime]:
-    stamps = [parse_metadata(row["userMetadata"]).get("write_time") for row in commits]
+def _stamps(commits: list[tuple[int, str | None]]) -> list[datetime]:
+    """The write_times recorded in (version, userMetadata) commits."""
+    stamps = [parse_metadata(metadata).get("write_time") for _, metadata in commits]
     return [to_utc(s, "recorded write_time") for s in stamps if s]
 
 
@@ -197,9 +210,18 @@ def commit(session: SparkSession, spec: FeatureGroupSpec, rows: DataFrame, path:
     return inserted, committed_version(session, path, info["write_id"]) if inserted else None
 
 
+def recent_commits(spark: SparkSession, path: str, limit: int) -> list[tuple[int, str | None]]:
+    """(version, userMetadata) of the table's last `limit` commits, newest first (delta-rs for a local table)."""
+    if delta_log.usable(spark, path):
+        view = delta_log.read(path, limit)
+        return view.commits if view is not None else []
+    return [(int(r["version"]), r["userMetadata"])
+            for r in delta_compat.history(spark, path, limit).select("version", "userMetadata").collect()]
+
+
 def committed_version(spark: SparkSession, path: str, write_id: str) -> int | None:
     """The version of the commit carrying `write_id` among the table's last commits."""
-    for row in delta_compat.history(spark, path, _PROBE_COMMITS).select("version", "userMetadata").collect():
-        if parse_metadata(row["userMetadata"]).get("write_id") == write_id:
-            return int(row["version"])
+    for version, metadata in recent_commits(spark, path, _PROBE_COMMITS):
+        if parse_metadata(metadata).get("write_id") == write_id:
+            return version
     return None

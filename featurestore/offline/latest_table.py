@@ -11,9 +11,9 @@ from pyspark.sql import functions as F
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, WRITE_TIME
 from featurestore.errors import FeatureStoreError
-from featurestore.offline.history_write import LOCAL_SOURCE_CONF, newest_per
+from featurestore.offline.history_write import LOCAL_SOURCE_CONF, newest_per, recent_commits
 from featurestore.session import is_connect_session
-from featurestore.storage import delta_compat
+from featurestore.storage import delta_compat, delta_log
 from featurestore.storage.delta_utils import commit_metadata, parse_metadata
 
 if TYPE_CHECKING:
@@ -40,14 +40,17 @@ class LatestState:
 
 def probe(spark: SparkSession, path: str) -> LatestState:
     """Version and synced history version of the latest table, from its last commits (None: no table)."""
-    if not delta_compat.is_delta_table(spark, path):
+    if delta_log.usable(spark, path):
+        if delta_log.read(path, 1) is None:
+            return LatestState(None, None)
+    elif not delta_compat.is_delta_table(spark, path):
         return LatestState(None, None)
     for limit in (5, 100):
-        commits = delta_compat.history(spark, path, limit).select("version", "userMetadata").collect()
-        synced = [int(m[SYNCED]) for m in (parse_metadata(r["userMetadata"]) for r in commits) if SYNCED in m]
+        commits = recent_commits(spark, path, limit)
+        synced = [int(m[SYNCED]) for m in (parse_metadata(metadata) for _, metadata in commits) if SYNCED in m]
         if synced or len(commits) < limit:
-            return LatestState(int(commits[0]["version"]), max(synced, default=None))
-    return LatestState(int(commits[0]["version"]), None)
+            return LatestState(commits[0][0], max(synced, default=None))
+    return LatestState(commits[0][0], None)
 
 
 def history_changes(spark: SparkSession, history_path: str, synced: int | None, target: int) -> DataFrame:
@@ -67,10 +70,14 @@ def history_changes(spark: SparkSession, history_path: str, synced: int | None, 
 def merge_changes(session: SparkSession, spec: FeatureGroupSpec, latest_path: str, newest: DataFrame,
                   target: int, local: bool = False) -> None:
     """MERGE the newest changed row per key into the latest table (one commit recording `target`) on the
-    operation session `session`; `local`: `newest` is a local relation."""
+    operation session `session`; `local`: `newest` is a local relation, merged by delta-rs when the table is
+    local (`featurestore.storage.delta_log`: no Spark job), else by Delta's MERGE."""
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key_names)
     newer = (f"s.{EVENT_TIME} > t.{EVENT_TIME} OR "
              f"(s.{EVENT_TIME} = t.{EVENT_TIME} AND s.{WRITE_TIME} > t.{WRITE_TIME})")
+    if local and delta_log.usable(session, latest_path):
+        delta_log.merge(latest_path, newest.toArrow(), on, update_when=newer, metadata={SYNCED: target})
+        return
     source = F.broadcast(newest) if local else newest
     with commit_metadata(session, json.dumps({SYNCED: target}), LOCAL_SOURCE_CONF if local else None):
         delta_compat.merge_into(session, latest_path, source, on, update_all_when=newer)

@@ -7,6 +7,7 @@ import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -15,11 +16,11 @@ from pyspark.sql import functions as F
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED
 from featurestore.errors import DataValidationError, FeatureStoreError
-from featurestore.offline import history_write, latest_table, local_batch
+from featurestore.offline import history_write, latest_table, local_batch, local_classify
 from featurestore.offline.conform import check_duplicates, conform, row_stats
 from featurestore.offline.history_write import STATUS, newest_per  # noqa: F401 - newest_per is part of this API
 from featurestore.offline.spark_times import date_literal, timestamp_literal, utc_date
-from featurestore.storage import delta_compat
+from featurestore.storage import delta_compat, delta_log
 from featurestore.storage.delta_utils import is_concurrent_modification, operation_session, root_cause
 from featurestore.times import to_utc, to_utc_or_none
 from featurestore.types import dtype_name, spark_type
@@ -330,7 +331,7 @@ class OfflineStore:
         path = self.history_path(spec.name)
         session = operation_session(self.spark, conf=local_write_conf(self.spark) if local is not None else None)
         rows = local_batch.frame(session, local, incoming.schema) if local is not None else incoming
-        attempt_once = self._attempt_local if local is not None else self._attempt_distributed
+        attempt_once = partial(self._attempt_local, batch=local) if local is not None else self._attempt_distributed
         totals = {"new": 0, "correction": 0, "unchanged": 0}
         write_time, committed, commits, last = None, None, 0, None
         for attempt in range(1, self.policy.max_attempts + 1):
@@ -384,21 +385,27 @@ class OfflineStore:
 
     def _attempt_local(self, spec: FeatureGroupSpec, session: SparkSession, rows: DataFrame, path: str,
                        state: history_write.HistoryState, stats: dict, deleted: bool, metadata: Mapping | None,
-                       now: datetime | None) -> _Attempt:
-        """Classify a local batch (one query, collected), commit its new and changed rows from the driver."""
-        classified = history_write.classify(session, spec, rows, path, state, stats, deleted, small=True)
-        table = classified.toArrow()
+                       now: datetime | None, *, batch: pa.Table) -> _Attempt:
+        """Classify a local batch (`batch`: the same rows as `rows`, on the driver), commit its new and changed
+        rows from the driver. A local table is classified on the driver (`local_classify`: delta-rs and DuckDB,
+        no Spark job), another in one Spark query, collected."""
+        if delta_log.usable(session, path):
+            table, schema = local_classify.classify(spec, batch, path, state, stats, deleted), \
+                local_classify.classified_schema(rows.schema)
+        else:
+            classified = history_write.classify(session, spec, rows, path, state, stats, deleted, small=True)
+            table, schema = classified.toArrow(), classified.schema
         counts = local_batch.counts(table)
         if not counts.get("new", 0) + counts.get("correction", 0) and state.version is not None:
             return _Attempt(counts)
         write_time = history_write.next_write_time(state.watermark, now)
         pending = local_batch.pending(table)
-        commit_rows = history_write.rows_to_commit(spec, local_batch.frame(session, pending, classified.schema),
-                                                   write_time, deleted)
+        commit_rows = history_write.rows_to_commit(spec, local_batch.frame(session, pending, schema), write_time,
+                                                   deleted)
         inserted, version = history_write.commit(session, spec, commit_rows, path, state,
                                                  self._commit_info(spec, counts, write_time, metadata), stats,
                                                  local=True)
-        return _Attempt(counts, inserted, version, write_time, pending, classified.schema)
+        return _Attempt(counts, inserted, version, write_time, pending, schema)
 
     def _attempt_distributed(self, spec: FeatureGroupSpec, session: SparkSession, rows: DataFrame, path: str,
                              state: history_write.HistoryState, stats: dict, deleted: bool,

@@ -15,7 +15,8 @@ USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
               "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
               "ProtocolChangedException", "DELTA_CONCURRENT_", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED",
-              "FileAlreadyExistsException")
+              "FileAlreadyExistsException",
+              "CommitFailedError")  # delta-rs (featurestore.storage.delta_log): a lost commit race
 
 
 def operation_session(spark: SparkSession, metadata: str | None = None,
