@@ -66,21 +66,16 @@ def probe(spark: SparkSession, path: str) -> HistoryState:
         view = delta_log.read(path, _PROBE_COMMITS)
         if view is None:
             return HistoryState(None, None)
-        version, schema = view.version, view.schema()
-        stamps = _stamps(view.commits)
-        if not stamps and len(view.commits) == _PROBE_COMMITS:
-            stamps = _stamps(delta_log.read(path, None).commits)
+        version, commits, schema = view.version, view.commits, view.schema()
     else:
         if not delta_compat.is_delta_table(spark, path):
             return HistoryState(None, None)
-        commits = [(int(r["version"]), r["userMetadata"]) for r in
-                   delta_compat.history(spark, path, _PROBE_COMMITS).select("version", "userMetadata").collect()]
+        commits = recent_commits(spark, path, _PROBE_COMMITS)
         version = commits[0][0]
-        stamps = _stamps(commits)
-        if not stamps and len(commits) == _PROBE_COMMITS:
-            stamps = _stamps([(0, r["userMetadata"]) for r in
-                              delta_compat.history(spark, path).select("userMetadata").collect()])
         schema = spark.read.format("delta").option("versionAsOf", version).load(path).schema
+    stamps = _stamps(commits)
+    if not stamps and len(commits) == _PROBE_COMMITS:
+        stamps = _stamps(recent_commits(spark, path, None))
     columns = {f.name: dtype_name(f.dataType) for f in schema.fields}
     if stamps:
         return HistoryState(version, max(stamps), columns, schema)
@@ -210,8 +205,9 @@ def commit(session: SparkSession, spec: FeatureGroupSpec, rows: DataFrame, path:
     return inserted, committed_version(session, path, info["write_id"]) if inserted else None
 
 
-def recent_commits(spark: SparkSession, path: str, limit: int) -> list[tuple[int, str | None]]:
-    """(version, userMetadata) of the table's last `limit` commits, newest first (delta-rs for a local table)."""
+def recent_commits(spark: SparkSession, path: str, limit: int | None) -> list[tuple[int, str | None]]:
+    """(version, userMetadata) of the table's last `limit` commits (None: all), newest first: delta-rs for a
+    local table ([] if there is none), else Delta's history (which needs the table)."""
     if delta_log.usable(spark, path):
         view = delta_log.read(path, limit)
         return view.commits if view is not None else []

@@ -40,13 +40,12 @@ class LatestState:
 
 def probe(spark: SparkSession, path: str) -> LatestState:
     """Version and synced history version of the latest table, from its last commits (None: no table)."""
-    if delta_log.usable(spark, path):
-        if delta_log.read(path, 1) is None:
-            return LatestState(None, None)
-    elif not delta_compat.is_delta_table(spark, path):
+    if not delta_log.usable(spark, path) and not delta_compat.is_delta_table(spark, path):
         return LatestState(None, None)
     for limit in (5, 100):
         commits = recent_commits(spark, path, limit)
+        if not commits:
+            return LatestState(None, None)
         synced = [int(m[SYNCED]) for m in (parse_metadata(metadata) for _, metadata in commits) if SYNCED in m]
         if synced or len(commits) < limit:
             return LatestState(commits[0][0], max(synced, default=None))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.offline.history_write import BASE, STATUS, HistoryState
+from featurestore.times import to_micros
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -42,15 +43,9 @@ def stored_rows(path: str, version: int, stats: dict, columns: list[str]) -> pa.
              (EVENT_TIME, ">=", stats["min_time"]), (EVENT_TIME, "<=", stats["max_time"])]
     dataset = table.to_pyarrow_dataset(file_pruning_predicate=files)
     micros = ds.field(EVENT_TIME).cast("int64")
-    low, high = _micros(stats["min_time"]), _micros(stats["max_time"])
+    low, high = to_micros(stats["min_time"]), to_micros(stats["max_time"])
     return dataset.to_table(columns=[c for c in columns if c in stored],
                             filter=(micros >= low) & (micros <= high))
-
-
-def _micros(moment) -> int:
-    from featurestore.times import to_micros
-
-    return to_micros(moment)
 
 
 def classify(spec: FeatureGroupSpec, incoming: pa.Table, path: str, state: HistoryState, stats: dict,
