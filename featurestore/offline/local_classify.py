@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from featurestore.columns import EVENT_DATE, EVENT_TIME, IS_DELETED, WRITE_TIME
 from featurestore.offline.history_write import BASE, STATUS, HistoryState
+from featurestore.settings import local_path
 from featurestore.times import to_micros
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def stored_rows(path: str, version: int, stats: dict, columns: list[str]) -> pa.
     import pyarrow.dataset as ds
     from deltalake import DeltaTable
 
-    table = DeltaTable(path, version=version)
+    table = DeltaTable(str(local_path(path)), version=version)
     stored = {field.name for field in table.schema().fields}
     files = [(EVENT_DATE, "in", [d.isoformat() for d in stats["dates"]]),  # partitions, then file statistics
              (EVENT_TIME, ">=", stats["min_time"]), (EVENT_TIME, "<=", stats["max_time"])]

@@ -18,9 +18,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
 from featurestore.session import is_connect_session
+from featurestore.settings import is_remote_root, local_path
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,18 +28,14 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 
-def is_local_path(path: str) -> bool:
-    """True for a path on this machine's filesystem (no scheme, or file:)."""
-    return urlparse(path).scheme in ("", "file")
-
-
 def usable(spark: SparkSession, path: str) -> bool:
-    """True when delta-rs reads the files Spark reads for `path`: a classic session and a local table."""
-    return is_local_path(path) and not is_connect_session(spark)
+    """True when delta-rs reads the files Spark reads for `path`: a classic session and a local table (the
+    settings' rule for local roots)."""
+    return not is_remote_root(path) and not is_connect_session(spark)
 
 
 def _local(path: str) -> str:
-    return urlparse(path).path if path.startswith("file:") else path
+    return str(local_path(path))
 
 
 @dataclass(frozen=True)
