@@ -48,6 +48,9 @@ def _rows(spark, keys: int, first_day: int, days: int, hour: int = 0, scale: flo
                        F.concat(F.lit("l"), (F.col("id") % 5).cast("string")).alias("label"))
 
 
+COMMIT_STEP = "commit (insert-only MERGE)"
+
+
 class Steps:
     """Wall time and Spark jobs of each step of the write path (module functions wrapped while measuring)."""
 
@@ -89,7 +92,7 @@ def measure(spark, action, repeats: int) -> tuple[float, dict, dict]:
                 steps.wrap(history_write, "probe", "history probe (Delta log)"),
                 steps.wrap(history_write, "classify", "classify against the history (partition-pruned)"),
                 steps.wrap(local_classify, "classify", "classify against the history (partition-pruned)"),
-                steps.wrap(history_write, "commit", "commit (insert-only MERGE)"),
+                steps.wrap(history_write, "commit", COMMIT_STEP),
                 steps.wrap(store_module.OfflineStore, "_sync_latest", "latest sync (change feed + MERGE)")]
         try:
             with steps.step("total"):

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus
 
+from jobs.sensors import sensor_interval
+
 AUTOMATION_SENSOR = "derived_assets_automation"
 
 
 def build_automation_sensor(selection: AssetSelection, *, name: str = AUTOMATION_SENSOR,
-                            minimum_interval_seconds: int = 30,
+                            minimum_interval_seconds: int | None = None,
                             default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING
                             ) -> AutomationConditionSensorDefinition:
     return AutomationConditionSensorDefinition(
-        name, target=selection, default_status=default_status, minimum_interval_seconds=minimum_interval_seconds,
+        name, target=selection, default_status=default_status,
+        minimum_interval_seconds=minimum_interval_seconds or sensor_interval(30),
         description="Materialises training sets and online copies when their inputs have new data whose "
                     "blocking checks passed")
 

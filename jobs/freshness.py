@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from featurestore.spec import FeatureGroupSpec
+from jobs.sensors import sensor_interval
 from orchestration.keys import group_key
 from orchestration.freshness import freshness_evaluation, group_freshness
 
@@ -52,12 +53,13 @@ def freshness_tick(instance, specs: Sequence[FeatureGroupSpec], cursor: str | No
 
 
 def build_freshness_sensor(specs: Sequence[FeatureGroupSpec], *, name: str = FRESHNESS_SENSOR,
-                           minimum_interval_seconds: int = 60,
+                           minimum_interval_seconds: int | None = None,
                            default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING) -> SensorDefinition:
     """A sensor recording the `freshness` check evaluations of `specs` (orchestration.freshness)."""
     specs = list(specs)
 
-    @sensor(name=name, minimum_interval_seconds=minimum_interval_seconds, default_status=default_status,
+    @sensor(name=name, minimum_interval_seconds=minimum_interval_seconds or sensor_interval(60),
+            default_status=default_status,
             description="Evaluates each feature group's freshness (newest partition vs its grain) and records "
                         "the freshness check when it changes")
     def _freshness(context: SensorEvaluationContext) -> SensorResult:

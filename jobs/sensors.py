@@ -55,6 +55,20 @@ def default_sensor_status() -> DefaultSensorStatus:
     return DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED
 
 
+SENSOR_INTERVAL_ENV = "FEATURESTORE_SENSOR_INTERVAL_SECONDS"
+
+
+def sensor_interval(default: int) -> int:
+    """The sensors' minimum interval: FEATURESTORE_SENSOR_INTERVAL_SECONDS (a whole number of seconds >= 1,
+    e.g. 5 for a demo or a test that waits for alerts), else `default`."""
+    text = os.environ.get(SENSOR_INTERVAL_ENV, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{SENSOR_INTERVAL_ENV} must be a whole number of seconds >= 1, not {text!r}")
+    return int(text)
+
+
 # ---- check failures: cursor and one tick ---------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -187,13 +201,13 @@ def _run_finished(instance: DagsterInstance, run_id: str, cache: dict[str, bool]
 
 
 def build_check_alert_sensor(check_keys: Sequence[AssetCheckKey] | None = None, *,
-                             name: str = CHECK_ALERTS_SENSOR, minimum_interval_seconds: int = 60,
+                             name: str = CHECK_ALERTS_SENSOR, minimum_interval_seconds: int | None = None,
                              max_alerts_per_tick: int = 50,
                              default_status: DefaultSensorStatus | None = None) -> SensorDefinition:
     """A sensor alerting every failed evaluation of `check_keys` (default: every check in the code location)
     once, through the `alerts` resource (AlertSinkResource)."""
 
-    @sensor(name=name, minimum_interval_seconds=minimum_interval_seconds,
+    @sensor(name=name, minimum_interval_seconds=minimum_interval_seconds or sensor_interval(60),
             default_status=default_status or default_sensor_status(),
             description="Sends an alert for each failed asset-check evaluation, exactly once")
     def _check_alerts(context: SensorEvaluationContext, alerts: AlertSinkResource) -> SensorResult:
@@ -246,13 +260,14 @@ def _planned_assets(instance: DagsterInstance, run_id: str) -> set:
     return {r.event_log_entry.dagster_event.asset_key for r in records if r.event_log_entry.dagster_event}
 
 
-def build_run_failure_alert_sensor(*, name: str = RUN_FAILURE_SENSOR,
+def build_run_failure_alert_sensor(*, name: str = RUN_FAILURE_SENSOR, minimum_interval_seconds: int | None = None,
                                    default_status: DefaultSensorStatus | None = None) -> SensorDefinition:
     """A run-failure sensor sending one alert per failed run through the `alerts` resource. An alert the
     sink does not take is logged and kept in the resource's undelivered file (Dagster's run-status cursor
     moves on either way)."""
 
     @run_failure_sensor(name=name, default_status=default_status or default_sensor_status(),
+                        minimum_interval_seconds=minimum_interval_seconds or sensor_interval(30),
                         description="Sends an alert for each failed run")
     def _run_failure_alerts(context: RunFailureSensorContext, alerts: AlertSinkResource) -> None:
         alert = run_failure_alert(context, alerts.run_link(context.dagster_run.run_id))
@@ -272,5 +287,6 @@ def _cut(text: str, limit: int = _TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-__all__ = ["AlertCursor", "TickReport", "build_check_alert_sensor", "build_run_failure_alert_sensor",
-           "check_alert", "process_check_failures", "records_after", "run_failure_alert"]
+__all__ = ["SENSOR_INTERVAL_ENV", "AlertCursor", "TickReport", "build_check_alert_sensor",
+           "build_run_failure_alert_sensor", "check_alert", "process_check_failures", "records_after",
+           "run_failure_alert", "sensor_interval"]

@@ -255,3 +255,27 @@ def test_the_run_failure_sensor_alerts_each_failed_run(instance, tmp_path):
 
     tick(instance, "run_failure_alerts", after.cursor, alerts)
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
+
+
+def test_sensor_interval_comes_from_the_environment_and_bad_values_are_refused(monkeypatch):
+    from dagster import AssetSelection
+
+    from jobs.automation import build_automation_sensor
+    from jobs.freshness import build_freshness_sensor
+    from jobs.sensors import SENSOR_INTERVAL_ENV, build_check_alert_sensor, build_run_failure_alert_sensor
+
+    def intervals():
+        return [build_check_alert_sensor().minimum_interval_seconds,
+                build_run_failure_alert_sensor().minimum_interval_seconds,
+                build_freshness_sensor([]).minimum_interval_seconds,
+                build_automation_sensor(AssetSelection.all()).minimum_interval_seconds]
+
+    monkeypatch.delenv(SENSOR_INTERVAL_ENV, raising=False)
+    assert intervals() == [60, 30, 60, 30]
+    monkeypatch.setenv(SENSOR_INTERVAL_ENV, "5")
+    assert intervals() == [5, 5, 5, 5]
+    assert build_check_alert_sensor(minimum_interval_seconds=90).minimum_interval_seconds == 90
+    for bad in ("0", "-3", "fast", "1.5"):
+        monkeypatch.setenv(SENSOR_INTERVAL_ENV, bad)
+        with pytest.raises(ValueError, match=SENSOR_INTERVAL_ENV):
+            build_check_alert_sensor()
