@@ -14,6 +14,7 @@ and the time of each step of the write path.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import statistics
@@ -49,6 +50,8 @@ def _rows(spark, keys: int, first_day: int, days: int, hour: int = 0, scale: flo
 
 
 COMMIT_STEP = "commit (insert-only MERGE)"
+GC_STEP = "of these, Python garbage collection"
+OTHER_STEP = "other (conform, counts, local frames)"
 
 
 class Steps:
@@ -58,6 +61,14 @@ class Steps:
         self.tracker = spark.sparkContext.statusTracker()
         self.seconds: dict[str, float] = defaultdict(float)
         self.jobs: dict[str, int] = defaultdict(int)
+        self._gc_began = 0.0
+
+    def gc_pause(self, phase: str, info: dict) -> None:
+        """A `gc.callbacks` hook: the driver's Python collections add up under GC_STEP (inside other steps)."""
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            self.seconds[GC_STEP] += time.perf_counter() - self._gc_began
 
     def last_job(self) -> int:
         ids = self.tracker.getJobIdsForGroup(None)
@@ -94,17 +105,20 @@ def measure(spark, action, repeats: int) -> tuple[float, dict, dict]:
                 steps.wrap(local_classify, "classify", "classify against the history (partition-pruned)"),
                 steps.wrap(history_write, "commit", COMMIT_STEP),
                 steps.wrap(store_module.OfflineStore, "_sync_latest", "latest sync (change feed + MERGE)")]
+        gc.callbacks.append(steps.gc_pause)
         try:
             with steps.step("total"):
                 action(i)
         finally:
+            gc.callbacks.remove(steps.gc_pause)
             for restore in undo:
                 restore()
         times.append(steps.seconds["total"])
-        known = sum(v for k, v in steps.seconds.items() if k != "total")
-        known_jobs = sum(v for k, v in steps.jobs.items() if k != "total")
-        steps.seconds["other (conform, counts, local frames)"] = steps.seconds["total"] - known
-        steps.jobs["other (conform, counts, local frames)"] = steps.jobs["total"] - known_jobs
+        known = sum(v for k, v in steps.seconds.items() if k not in ("total", GC_STEP))
+        known_jobs = sum(v for k, v in steps.jobs.items() if k not in ("total", GC_STEP))
+        steps.seconds[OTHER_STEP] = steps.seconds["total"] - known
+        steps.jobs[OTHER_STEP] = steps.jobs["total"] - known_jobs
+        steps.seconds[GC_STEP] += 0.0
         for key, value in steps.seconds.items():
             per_step[key].append(value)
             per_jobs[key].append(steps.jobs[key])
@@ -171,7 +185,7 @@ def main() -> None:
     lines += ["", "Where the time goes (mean s / jobs per write):", "",
               "| step | " + " | ".join(name for name, *_ in results) + " |",
               "|---|" + "---:|" * len(results)]
-    step_names = [k for k in results[0][2] if k != "total"]
+    step_names = [k for k in results[0][2] if k not in ("total", GC_STEP)] + [GC_STEP]
     for step in step_names:
         cells = [f"{r[2].get(step, 0):.2f} / {r[3].get(step, 0):.0f}" for r in results]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")

@@ -35,12 +35,16 @@ At each checkpoint (100, 1,000, 8,760 hours), with the real store code: `--write
 (written to Spark's noop sink), a lookup of 1,000 keys (`FeatureStore.get_online_features`, delta-rs; cold:
 a new FeatureStore, warm: median of 3); maintained arm: then the real `maintain_table` of history and latest
 (timed) and the PIT join again on the freshly compacted table (the reference of the 1.2x goal); at the last
-checkpoint both PIT joins of the maintained arm are the best of 2 (the machine is shared).
+checkpoint both PIT joins of the maintained arm are the best of 2 (the machine is shared). Each arm runs in its
+own process (Python and JVM), one after the other, so that neither carries the other's heap, caches or garbage
+collection; a write's time outside every instrumented step is reported with the driver's Python garbage
+collection inside it (`gc.callbacks`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -245,15 +249,6 @@ def run(spark, root: Path, args, maintained: bool) -> tuple[list[dict], dict]:
     return points, sim
 
 
-def forget_arm(spark, root: Path) -> None:
-    """Delete an arm's tables and free what the JVM holds of them (Delta's cached snapshots: 8,760 files of
-    log state), so that the next arm's timings do not pay the garbage collection of this one's."""
-    shutil.rmtree(root, ignore_errors=True)
-    spark.catalog.clearCache()
-    spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
-    spark._jvm.java.lang.System.gc()
-
-
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
@@ -262,9 +257,8 @@ def uptime() -> str:
 
 
 def render(points: list[dict], sims: dict, args, seconds: float, load_start: str, load_end: str) -> str:
-    from benchmarks.small_writes import COMMIT_STEP
-
     from benchmarks.common import machine_info
+    from benchmarks.small_writes import COMMIT_STEP, GC_STEP, OTHER_STEP
 
     final = max(args.checkpoints)
     lines = [
@@ -291,18 +285,21 @@ def render(points: list[dict], sims: dict, args, seconds: float, load_start: str
         "`maintenance.table_stats`, Spark `get_historical_features`, `FeatureStore.get_online_features` "
         "(delta-rs; cold = new FeatureStore, warm = median of 3), and on the maintained arm the real "
         "`maintain_table` of history and latest, followed by the PIT join again on the freshly compacted table "
-        "(best of 2 for both PIT joins at the last checkpoint). "
+        "(best of 2 for both PIT joins at the last checkpoint). Each arm runs in its own process (Python and JVM), "
+        "one after the other. "
         "At every checkpoint the store's reads are checked against an oracle (history row count, all rows of "
         "two keys, the 1,000 looked-up values).", "",
         "| commits | maintenance | history live files | stored files | log files | log MB | latest live files "
-        f"| store write s: first / warm (median of {args.writes}) | of which history MERGE s | PIT s "
-        "| lookup ms cold / warm |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        f"| store write s: first / warm (median of {args.writes}) | of which history MERGE s "
+        "| of which outside every step s (Python GC) | PIT s | lookup ms cold / warm |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     ordered = sorted(points, key=lambda p: (p["maintained"], p["commits"]))
     for p in ordered:
         lines.append(f"| {p['commits']:,} | {'nightly' if p['maintained'] else 'none'} | {p['live_files']:,} | "
                      f"{p['stored_files']:,} | {p['log_files']:,} | {p['log_mb']:.1f} | {p['latest_files']:,} | "
-                     f"{p['write_cold_s']:.2f} / {p['write_s']:.2f} | {p['write_steps'].get(COMMIT_STEP, 0):.2f} | {p['pit_s']:.1f} | {1000 * p['lookup_cold_s']:.0f} / "
+                     f"{p['write_cold_s']:.2f} / {p['write_s']:.2f} | {p['write_steps'].get(COMMIT_STEP, 0):.2f} | "
+                     f"{p['write_steps'].get(OTHER_STEP, 0):.2f} ({p['write_steps'].get(GC_STEP, 0):.2f}) | "
+                     f"{p['pit_s']:.1f} | {1000 * p['lookup_cold_s']:.0f} / "
                      f"{1000 * p['lookup_warm_s']:.0f} |")
     kept = [p for p in ordered if p["maintained"]]
     if kept:
@@ -365,7 +362,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", choices=["plain", "maintained"], default=None)
     parser.add_argument("--quick", action="store_true", help=f"smoke run {QUICK}; prints, does not write")
     parser.add_argument("--no-write", action="store_true", help="print, do not update BENCHMARKS.md")
+    parser.add_argument("--arm-json", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.arm_json and not args.only:
+        parser.error("--arm-json needs --only")
     if args.quick:
         vars(args).update(QUICK, no_write=True)
     args.checkpoints = sorted(set(args.checkpoints))
@@ -373,33 +373,66 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def run_arm(args, arm: str) -> tuple[list[dict], dict]:
+    """One arm in this process: its own SparkSession and tables."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from benchmarks.common import write_section
     from featurestore.session import build_spark_session
 
-    load_start = uptime()
-    began = time.perf_counter()
-    spark = build_spark_session("local[2]", app_name="year-benchmark",
+    spark = build_spark_session("local[2]", app_name=f"year-benchmark-{arm}",
                                 conf={"spark.sql.shuffle.partitions": str(args.shuffle_partitions),
                                       "spark.driver.memory": "4g"})
-    work = Path(tempfile.mkdtemp(prefix="year-bench-"))
+    work = Path(tempfile.mkdtemp(prefix=f"year-bench-{arm}-"))
     try:
-        points, sims = [], {}
-        for maintained in (False, True):
-            arm = "maintained" if maintained else "plain"
-            if args.only in (None, arm):
-                result, sims[arm] = run(spark, work / arm, args, maintained)
-                points += result
-                forget_arm(spark, work / arm)
-        body = render(points, sims, args, time.perf_counter() - began, load_start, uptime())
-        print(body)
-        if not args.no_write:
-            write_section(HEADING, body)
+        return run(spark, work / arm, args, arm == "maintained")
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def without_only(argv: list[str]) -> list[str]:
+    """`argv` without its `--only ARM` / `--only=ARM`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--only":
+            skip = True
+        elif not arg.startswith("--only="):
+            out.append(arg)
+    return out
+
+
+def arm_in_own_process(argv: list[str], arm: str) -> tuple[list[dict], dict]:
+    """Run one arm as `year.py --only ARM --arm-json FILE` in a new Python and JVM, so that neither arm's
+    timings carry the other's heap, caches or garbage collection."""
+    with tempfile.TemporaryDirectory(prefix="year-arm-") as folder:
+        out = Path(folder) / f"{arm}.json"
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv, "--only", arm, "--arm-json", str(out)],
+                       check=True, cwd=ROOT)
+        result = json.loads(out.read_text())
+    return result["points"], result["sim"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.arm_json:  # a child of the run below: one arm, its figures to a file
+        points, sim = run_arm(args, args.only)
+        Path(args.arm_json).write_text(json.dumps({"points": points, "sim": sim}))
+        return
+    from benchmarks.common import write_section
+
+    load_start = uptime()
+    began = time.perf_counter()
+    points, sims = [], {}
+    for arm in ("plain", "maintained"):
+        if args.only in (None, arm):
+            result, sims[arm] = arm_in_own_process(without_only(argv), arm)
+            points += result
+    body = render(points, sims, args, time.perf_counter() - began, load_start, uptime())
+    print(body)
+    if not args.no_write:
+        write_section(HEADING, body)
 
 
 if __name__ == "__main__":
