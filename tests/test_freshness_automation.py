@@ -77,6 +77,8 @@ def group_asset() -> None:
 
 @asset_check(asset=group_asset, name="not_null", blocking=True)
 def not_null() -> AssetCheckResult:
+    if VERDICT.get("while_checking"):
+        VERDICT["while_checking"]()  # the group is materialised, this check of the same run has not finished
     return AssetCheckResult(passed=VERDICT["passed"], severity=AssetCheckSeverity.ERROR)
 
 
@@ -115,3 +117,13 @@ def test_inputs_ready_requests_after_checked_new_data_and_holds_on_a_failed_erro
     run("2026-11-03", passed=True)
     result = evaluate(result.cursor)
     assert result.total_requested == 1  # re-materialised clean: requested
+    result = evaluate(result.cursor)
+    assert result.total_requested == 0  # handled
+    seen = {}
+    VERDICT["while_checking"] = lambda: seen.update(during=evaluate(result.cursor).total_requested)
+    try:
+        run("2026-11-04", passed=False)
+    finally:
+        VERDICT.pop("while_checking")
+    assert seen == {"during": 0}  # materialised, its blocking check still running: held
+    assert evaluate(result.cursor).total_requested == 0  # then held by the failed check
