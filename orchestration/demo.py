@@ -35,6 +35,7 @@ SOURCE_LEAD_DAYS = 7  # the consumer group's longest window reads a week back
 CHECK_SENSOR, RUN_SENSOR = "check_failure_alerts", "run_failure_alerts"
 ENV_FILE = "featurestore.env"  # what `make ui` needs to see the same partitions
 DRIFT_TAG = "featurestore/demo_drift"
+DEMO_STEP_TAG = "featurestore/demo_step"
 UI_PORT_URL = "http://localhost:3000"  # `make ui` (dagster dev's default port): links in the alerts
 
 
@@ -90,6 +91,11 @@ def run_summary(client: DagsterGraphQL, run: Mapping[str, Any], assets: Sequence
                      + (f"  {meta['path']}" if "path" in meta else ""))
         lines += check_summary(client, asset, run["runId"])
     return lines
+
+
+def _cut_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _seconds(run: Mapping[str, Any]) -> str:
@@ -170,7 +176,7 @@ def single_run(client: DagsterGraphQL, asset: str, partition: str, title: str, *
     """Launch one run of `asset`'s `partition` (not a backfill, so the runs list shows its own status), print
     it, wait for it and print what it did; `{"runs": [run]}` like `backfill`."""
     started = time.monotonic()
-    run_id = client.launch_run(asset, partition, tags={"featurestore/demo_step": title})
+    run_id = client.launch_run(asset, partition, tags={DEMO_STEP_TAG: title})
     print(f"Run {run_id[:8]} '{title}': {asset} [{partition}]")
     run = client.wait_run(run_id, timeout=timeout)
     print("\n".join(run_summary(client, run, [asset])))
@@ -190,6 +196,17 @@ def wait_for_materialization(client: DagsterGraphQL, asset: str, after: float, t
     return None
 
 
+def launched_by(tags: Mapping[str, str]) -> str:
+    """Who launched a run, from its tags: a sensor, declarative automation, or this demo (through the API)."""
+    if tags.get("dagster/sensor_name"):
+        return tags["dagster/sensor_name"]
+    if tags.get("dagster/automation_condition") or any(k.startswith("dagster/auto") for k in tags):
+        return "automation"
+    if DEMO_STEP_TAG in tags:
+        return "the demo"
+    return "the API (no launcher tag)"
+
+
 def automated_runs(client: DagsterGraphQL, asset: str, after: float, timeout: float) -> str:
     """Wait for the daemon (sensor or declarative automation) to materialise `asset`; a line saying what ran."""
     event = wait_for_materialization(client, asset, after, timeout)
@@ -197,9 +214,7 @@ def automated_runs(client: DagsterGraphQL, asset: str, after: float, timeout: fl
         return f"  {asset:24s} not materialised within {timeout:.0f}s"
     runs = client.runs(run_ids=[event["runId"]])
     run = runs[0] if runs else {"runId": event["runId"], "jobName": "?", "tags": []}
-    launched_by = {t["key"]: t["value"] for t in run.get("tags", [])}
-    by = (launched_by.get("dagster/sensor_name") or launched_by.get("dagster/automation_condition")
-          or ("automation" if any(k.startswith("dagster/auto") for k in launched_by) else "?"))
+    by = launched_by({t["key"]: t["value"] for t in run.get("tags", [])})
     meta = event["metadata"]
     detail = ", ".join(f"{k} {meta[k]:,}" if isinstance(meta[k], int) else f"{k} {meta[k]}"
                        for k in ("rows", "upserted", "deleted", "delta_version") if k in meta)
@@ -231,7 +246,7 @@ def settle_daemon_runs(client: DagsterGraphQL, since: float, *, timeout: float =
         if (run.get("startTime") or 0) < since or "dagster/backfill" in tags:
             continue
         assets = ", ".join("/".join(a["path"]) for a in run.get("assetSelection") or [])
-        by = tags.get("dagster/sensor_name") or "?"
+        by = launched_by(tags)
         lines.append(f"  run {run['runId'][:8]} ({assets}; launched by {by}) {run['status']} {_seconds(run)}")
     return lines or ["  none: the daemon launched no run after the drift"]
 
@@ -240,8 +255,11 @@ def print_alerts(alerts: Sequence[ReceivedAlert]) -> None:
     for alert in alerts:
         facts = alert.facts
         print(f"  {alert.headline}")
+        run = facts["Run"][:8] if facts.get("Run") else "none (evaluated by a sensor, outside any run)"
         print(f"    group {facts.get('Group', '?')}, check {facts.get('Check', '?')}, partition "
-              f"{facts.get('Partition', '?')}, run {facts.get('Run', '?')[:8]}")
+              f"{facts.get('Partition', '(unpartitioned)')}, run {run}")
+        if alert.text:
+            print(f"    {_cut_line(alert.text)}")
 
 
 def print_ticks(client: DagsterGraphQL, sensor: str, since: float) -> None:

@@ -8,6 +8,7 @@ end-to-end test's stand-in for Slack, so the alert sensors ticking under the Dag
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 import time
@@ -19,23 +20,27 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ReceivedAlert:
-    """One POST: its JSON body, and the headline and facts (Group, Check, Partition, Run) read from its blocks."""
+    """One POST: its JSON body, and the headline, text and facts (Group, Check, Partition, Run) read from its
+    blocks."""
 
     body: dict[str, Any]
     received_at: float
     headline: str = ""
     facts: dict[str, str] = field(default_factory=dict)
+    text: str = ""
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> ReceivedAlert:
-        headline, facts = str(body.get("text", "")), {}
+        headline, facts, text = str(body.get("text", "")), {}, ""
         for block in body.get("blocks", []):
             if block.get("type") == "header":
                 headline = block.get("text", {}).get("text", headline)
+            elif block.get("type") == "section" and not text and isinstance(block.get("text"), dict):
+                text = html.unescape(str(block["text"].get("text", ""))).strip()
             for item in block.get("fields", []):
                 name, _, value = item.get("text", "").partition("\n")
-                facts[name.strip("*")] = value
-        return cls(body=body, received_at=time.time(), headline=headline, facts=facts)
+                facts[name.strip("*")] = html.unescape(value)  # Slack mrkdwn escapes &, <, >
+        return cls(body=body, received_at=time.time(), headline=headline, facts=facts, text=text)
 
 
 class WebhookReceiver:

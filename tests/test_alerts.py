@@ -188,3 +188,21 @@ def test_alerts_for_failed_checks_and_drift():
     assert "errored" in alerts[1].title and "missing" in alerts[1].text
     assert "psi=0.7" in alerts[2].text and "warn > 0.1, error > 0.25" in alerts[2].text
     assert all(a.run_id == "r1" and a.partition == "2026-01-06" for a in alerts)
+
+
+def test_the_demo_receiver_reads_back_headline_text_and_facts_of_a_sent_alert():
+    from orchestration.webhook_receiver import WebhookReceiver
+
+    runless = make_alert(title="card: check freshness failed", run_id=None, partition=None,
+                         text="card is stale: newest partition 2026-12-03-23:00 closed 18h ago\nmore")
+    with WebhookReceiver() as receiver:
+        sink = WebhookAlertSink(url=receiver.url)
+        sink.send(make_alert())
+        sink.send(runless)
+        received = receiver.wait_for(lambda alerts: len(alerts) == 2, timeout=10)
+    first, second = received
+    assert first.headline == "[ERROR] orders: check not_null:customer_id failed"
+    assert first.text == "1 row with a null key <customer_id>"
+    assert first.facts == {"Group": "orders", "Check": "not_null:customer_id", "Partition": "2026-01-06",
+                           "Run": "run-1"}
+    assert second.text.startswith("card is stale: newest partition 2026-12-03-23:00") and "Run" not in second.facts
