@@ -1,5 +1,6 @@
 """The freshness sensor: evaluates every group's `freshness` check on each tick (no run) and records the
-evaluation when the group's level, newest partition or latest materialisation changed since the last one.
+evaluation when the group's level, newest partition or latest materialisation changed since the last one —
+unless the check already ran in the group's run after that materialisation and says the same.
 
 So the check's status in the UI follows the group, and a group going stale is recorded once per change
 (WARN, then ERROR): the check-failure sensor (jobs/sensors.py) alerts those failures through the same sink
@@ -25,7 +26,7 @@ from dagster import (
 from featurestore.spec import FeatureGroupSpec
 from jobs.sensors import sensor_interval
 from orchestration.keys import group_key
-from orchestration.freshness import freshness_evaluation, group_freshness
+from orchestration.freshness import freshness_evaluation, group_freshness, latest_freshness_record
 
 FRESHNESS_SENSOR = "freshness_checks"
 
@@ -45,8 +46,14 @@ def freshness_tick(instance, specs: Sequence[FeatureGroupSpec], cursor: str | No
         states[spec.name] = state
         if not outcome.passed:
             stale.append(f"{spec.name} {outcome.level.value}")
-        if seen.get(spec.name) != state:
+        if seen.get(spec.name) == state:
+            continue
+        recorded = latest_freshness_record(instance, spec)
+        if recorded == "pending":  # a run is evaluating the check now: look again next tick
+            states[spec.name] = seen.get(spec.name)
+        elif recorded is None or not recorded.says(outcome, after=state[2]):
             evaluations.append(freshness_evaluation(spec, outcome))
+        # else: the check ran in the group's run after its materialisation and already says this: not twice
     summary = (f"{len(evaluations)} freshness evaluation(s) recorded; "
                + (f"stale: {', '.join(stale)}" if stale else "all groups fresh"))
     return evaluations, json.dumps({**seen, **states}, sort_keys=True), summary

@@ -4,11 +4,14 @@ The check looks at the group's newest materialised partition (partition-aware: a
 does not make a group fresh) and fails with WARN severity after the grain's warn window, ERROR after its fail
 window. It is not part of the group's job: the freshness sensor (jobs/freshness.py) evaluates it on its ticks
 and records the evaluation whenever the group's state or newest partition changes, so the check's status in
-the UI is current and a stale group is alerted once per change by the check-failure sensor; it can also be
-executed from the UI.
+the UI is current and a stale group is alerted once per change by the check-failure sensor. A run that
+selects the asset with its checks (a backfill, the UI) executes it too; the sensor then does not record the
+same state again.
 """
 
+from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from dagster import (
@@ -24,6 +27,7 @@ from dagster import (
 )
 
 from featurestore.spec import FeatureGroupSpec
+from orchestration.dagster_internals import CheckRecordStatus, check_records, record_metadata
 from orchestration.keys import group_key
 from orchestration.partitions import partitions_for
 from quality import Level
@@ -81,6 +85,35 @@ def freshness_evaluation(spec: FeatureGroupSpec, outcome: FreshnessOutcome) -> A
                                 description=outcome.description(), metadata=freshness_metadata(outcome))
 
 
+@dataclass(frozen=True)
+class RecordedFreshness:
+    """What the freshness check's latest evaluation said, and when (epoch seconds)."""
+
+    level: str | None
+    newest_partition: str | None
+    at: float
+
+    def says(self, outcome: FreshnessOutcome, *, after: float | None) -> bool:
+        """True if it records `outcome`'s level and newest partition, evaluated after `after` (a materialisation)."""
+        return (self.level == outcome.level.value and self.newest_partition == outcome.newest_partition
+                and (after is None or self.at >= after))
+
+
+def latest_freshness_record(instance: DagsterInstance, spec: FeatureGroupSpec) -> RecordedFreshness | str | None:
+    """The group's latest freshness evaluation (in a run or by the sensor); "pending" while a run in progress
+    has it planned; None if there is none."""
+    records = check_records(instance, freshness_check_key(spec), limit=1)
+    if not records:
+        return None
+    record = records[0]
+    if record.status is CheckRecordStatus.PLANNED:
+        run = instance.get_run_by_id(record.run_id) if record.run_id else None
+        return "pending" if run is not None and not run.is_finished else None
+    metadata = record_metadata(record)
+    return RecordedFreshness(level=metadata.get("level"), newest_partition=metadata.get("newest_partition"),
+                             at=record.event.timestamp if record.event is not None else 0.0)
+
+
 def build_freshness_check(spec: FeatureGroupSpec) -> AssetChecksDefinition:
     """The group's `freshness` check (WARN / ERROR by its grain's windows), non-blocking."""
     expectation = expectation_for(spec.grain)
@@ -100,5 +133,5 @@ def build_freshness_check(spec: FeatureGroupSpec) -> AssetChecksDefinition:
     return _freshness
 
 
-__all__ = ["FRESHNESS_CHECK", "build_freshness_check", "freshness_check_key", "freshness_evaluation",
-           "group_freshness", "newest_partition"]
+__all__ = ["FRESHNESS_CHECK", "RecordedFreshness", "build_freshness_check", "freshness_check_key",
+           "freshness_evaluation", "group_freshness", "latest_freshness_record", "newest_partition"]

@@ -25,7 +25,7 @@ from featurestore.registry import discover
 from jobs.freshness import build_freshness_sensor, freshness_tick
 from jobs.sensors import AlertCursor, process_check_failures
 from orchestration.automation import inputs_ready
-from orchestration.freshness import freshness_check_key
+from orchestration.freshness import freshness_check_key, freshness_evaluation, group_freshness
 from orchestration.partitions import partitions_for
 
 
@@ -63,7 +63,37 @@ def test_a_stale_group_is_flagged_once_per_change_and_alerted(tmp_path):
         assert [(a.check, a.severity.value) for a in sink.alerts] == [("freshness", "ERROR")]
         assert "card is stale" in sink.alerts[0].text
         tick = build_freshness_sensor([card]).evaluate_tick(build_sensor_context(instance=instance))
-        assert [e.check_name for e in tick.asset_events] == ["freshness"]  # the sensor returns them
+        assert tick.asset_events == []  # a sensor without a cursor: the latest evaluation already says ERROR
+        instance.report_runless_asset_event(AssetMaterialization(AssetKey(["features", "card"]),
+                                                                 partition="2026-11-30-11:00"))
+        tick = build_freshness_sensor([card]).evaluate_tick(build_sensor_context(instance=instance))
+        assert [e.check_name for e in tick.asset_events] == ["freshness"]  # a new newest partition: recorded
+
+
+def test_a_freshness_state_a_run_already_recorded_is_not_recorded_or_alerted_twice(tmp_path):
+    card = discover("feature_groups").group("card")
+    window = partitions_for(card.grain, card.start).time_window_for_partition_key("2026-11-30-10:00")
+    late = window.end + timedelta(hours=5)  # ERROR
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        instance.report_runless_asset_event(AssetMaterialization(AssetKey(["features", "card"]),
+                                                                 partition="2026-11-30-10:00"))
+        first, cursor, _ = freshness_tick(instance, [card], None, now=late)
+        for evaluation in first:
+            instance.report_runless_asset_event(evaluation)
+        # a backfill of an old partition runs the check in its run after the materialisation (same state)
+        instance.report_runless_asset_event(AssetMaterialization(AssetKey(["features", "card"]),
+                                                                 partition="2026-11-01-00:00"))
+        instance.report_runless_asset_event(freshness_evaluation(card, group_freshness(instance, card, late)))
+        again, cursor, _ = freshness_tick(instance, [card], cursor, now=late + timedelta(minutes=1))
+        assert again == []  # the materialisation changed, but the latest evaluation already says this
+        sink = ListSink()
+        process_check_failures(instance, [freshness_check_key(card)], AlertCursor(), sink)
+        assert len(sink.alerts) == 2  # the sensor's and the run's: each recorded once, none by the sensor twice
+        # another materialisation without a check evaluation after it: the sensor records the state again
+        instance.report_runless_asset_event(AssetMaterialization(AssetKey(["features", "card"]),
+                                                                 partition="2026-11-02-00:00"))
+        third, cursor, _ = freshness_tick(instance, [card], cursor, now=late + timedelta(minutes=2))
+        assert [(e.passed, e.severity) for e in third] == [(False, AssetCheckSeverity.ERROR)]
 
 
 PARTITIONS = DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
