@@ -9,8 +9,6 @@ selects the asset with its checks (a backfill, the UI) executes it too; the sens
 same state again.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
