@@ -29,15 +29,16 @@ def wait_until_up(ready: Callable[[], bool], process: subprocess.Popen, log: Pat
         time.sleep(0.3)
 
 
-def stop_process_group(process: subprocess.Popen) -> None:
-    """Kill the process group started for a server or driver (a JVM and its children): TERM, then KILL."""
+def stop_process_group(process: subprocess.Popen, grace: float = 15.0) -> None:
+    """Kill the process group started for a server or driver (a JVM and its children): TERM, then KILL after
+    `grace` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             return
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=grace if sig == signal.SIGTERM else 15)
             return
         except subprocess.TimeoutExpired:
             continue

@@ -31,6 +31,7 @@ CARD_HOURS = (f"{FIRST}-00:00", f"{FIRST}-11:00")
 ENV = {"FEATURESTORE_EXAMPLE_START": str(FIRST), "FEATURESTORE_DEMO_TX_PER_DAY": "300",
        "FEATURESTORE_DEMO_CARDS": "300", "FEATURESTORE_DEMO_CONSUMERS": "150",
        "FEATURESTORE_SPARK_MASTER": "local[1]",
+       "FEATURESTORE_SENSOR_INTERVAL_SECONDS": "10",  # every sensor ticks each 10 s, not each 30-60 s
        "FEATURESTORE_SPARK_CONF": '{"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "1"}'}
 
 
@@ -100,7 +101,7 @@ def e2e(tmp_path_factory):
             seen["training_after_failure"] = client.materializations(TRAINING_SET, limit=10)
             seen["partitions"] = {a: client.materialized_partitions(a) for a in (SOURCE, CONSUMER, CARD)}
             seen["freshness"] = _freshness(client)
-            settle_daemon_runs(client, 0.0, quiet_for=35)  # what the demo does before it stops the daemon
+            settle_daemon_runs(client, 0.0, quiet_for=20)  # what the demo does before it stops the daemon
             seen["runs"] = client.runs(limit=100)
         seen["seconds"] = time.monotonic() - seen["started"]
     seen.update(root=root, tmp=tmp, failed_run=failed_run, failed=failed)

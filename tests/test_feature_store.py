@@ -207,7 +207,7 @@ PROPERTY_REGISTRY = Registry(sources={}, training_sets={}, groups={
     "first": _group("first", ["k"], GROUP_FEATURES), "third": _group("third", ["k1", "k2"], PAIR_FEATURES)})
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(entities=entity_rows(), first=histories(pair=False), third=histories(pair=True),
        ttls=st.tuples(TTLS, TTLS),

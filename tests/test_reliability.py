@@ -153,11 +153,11 @@ def test_a_killed_write_leaves_all_or_nothing_and_the_next_run_completes_it(spar
     assert store.read_latest("faults").count() == 600_000
 
 
-def test_two_concurrent_writers_lose_and_duplicate_nothing(spark, store):
+def test_two_concurrent_writers_lose_and_duplicate_nothing(spark, store, tmp_path):
     _write(store, rows(spark, 10, 1_000_000), now=T0 + timedelta(days=3))  # the table exists
-    start_at = time.time() + 25  # both processes have Spark up by then, and write together
-    first = _writer(store.root, 40_000, "--offset", 0, "--start-at", start_at)
-    second = _writer(store.root, 40_000, "--offset", 20_000, "--start-at", start_at)
+    together = ("--barrier", tmp_path, "--parties", 2)  # both processes have Spark up, then write together
+    first = _writer(store.root, 40_000, "--offset", 0, *together)
+    second = _writer(store.root, 40_000, "--offset", 20_000, *together)
     outputs = [p.communicate(timeout=400) for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], [o[1][-2000:] for o in outputs]
     spark.catalog.clearCache()

@@ -1,13 +1,15 @@
 """A writer process for fault tests: writes generated rows to a test group, optionally slowly or concurrently.
 
-Usage: python -m tests.faults.writer ROOT ROWS [--offset N] [--start-at EPOCH] [--version-file PATH]
+Usage: python -m tests.faults.writer ROOT ROWS [--offset N] [--scale X] [--barrier DIR --parties N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from pyspark.sql import functions as F
 
@@ -38,13 +40,18 @@ def main() -> None:
     parser.add_argument("rows", type=int)
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--start-at", type=float, default=0.0, help="wait until this epoch time, then write")
+    parser.add_argument("--barrier", help="a directory: once Spark is up, mark this process ready there and "
+                                          "write when --parties processes are")
+    parser.add_argument("--parties", type=int, default=1)
     args = parser.parse_args()
     spark = build_spark_session("local[1]", "fault-writer", {"spark.sql.shuffle.partitions": "2"})
     store = OfflineStore(spark, args.root)
     data = rows(spark, args.rows, args.offset, args.scale)
-    while time.time() < args.start_at:
-        time.sleep(0.01)
+    if args.barrier:
+        barrier = Path(args.barrier)
+        (barrier / f"ready-{os.getpid()}").touch()
+        while len(list(barrier.glob("ready-*"))) < args.parties:
+            time.sleep(0.01)
     result = store.write_features(faults, data)
     print(f"WRITTEN {result.rows_written} CORRECTED {result.rows_corrected} VERSION {result.table_version}", flush=True)
 
