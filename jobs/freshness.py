@@ -49,7 +49,7 @@ def freshness_tick(instance, specs: Sequence[FeatureGroupSpec], cursor: str | No
         if seen.get(spec.name) == state:
             continue
         recorded = latest_freshness_record(instance, spec)
-        if recorded == "pending":  # a run is evaluating the check now: look again next tick
+        if recorded is not None and recorded.pending:  # a run is evaluating the check now: look again next tick
             states[spec.name] = seen.get(spec.name)
         elif recorded is None or not recorded.says(outcome, after=state[2]):
             evaluations.append(freshness_evaluation(spec, outcome))

@@ -200,7 +200,7 @@ def launched_by(tags: Mapping[str, str]) -> str:
     """Who launched a run, from its tags: a sensor, declarative automation, or this demo (through the API)."""
     if tags.get("dagster/sensor_name"):
         return tags["dagster/sensor_name"]
-    if tags.get("dagster/automation_condition") or any(k.startswith("dagster/auto") for k in tags):
+    if any(k.startswith("dagster/auto") for k in tags):  # dagster/automation_condition, auto-materialize
         return "automation"
     if DEMO_STEP_TAG in tags:
         return "the demo"

@@ -85,11 +85,13 @@ def freshness_evaluation(spec: FeatureGroupSpec, outcome: FreshnessOutcome) -> A
 
 @dataclass(frozen=True)
 class RecordedFreshness:
-    """What the freshness check's latest evaluation said, and when (epoch seconds)."""
+    """What the freshness check's latest evaluation said, and when (epoch seconds); `pending` while a run in
+    progress has it planned (nothing said yet)."""
 
-    level: str | None
-    newest_partition: str | None
-    at: float
+    level: str | None = None
+    newest_partition: str | None = None
+    at: float = 0.0
+    pending: bool = False
 
     def says(self, outcome: FreshnessOutcome, *, after: float | None) -> bool:
         """True if it records `outcome`'s level and newest partition, evaluated after `after` (a materialisation)."""
@@ -97,16 +99,16 @@ class RecordedFreshness:
                 and (after is None or self.at >= after))
 
 
-def latest_freshness_record(instance: DagsterInstance, spec: FeatureGroupSpec) -> RecordedFreshness | str | None:
-    """The group's latest freshness evaluation (in a run or by the sensor); "pending" while a run in progress
-    has it planned; None if there is none."""
+def latest_freshness_record(instance: DagsterInstance, spec: FeatureGroupSpec) -> RecordedFreshness | None:
+    """The group's latest freshness evaluation (in a run or by the sensor); None if there is none, or only a
+    planned one of a run that ended without it."""
     records = check_records(instance, freshness_check_key(spec), limit=1)
     if not records:
         return None
     record = records[0]
     if record.status is CheckRecordStatus.PLANNED:
         run = instance.get_run_by_id(record.run_id) if record.run_id else None
-        return "pending" if run is not None and not run.is_finished else None
+        return RecordedFreshness(pending=True) if run is not None and not run.is_finished else None
     metadata = record_metadata(record)
     return RecordedFreshness(level=metadata.get("level"), newest_partition=metadata.get("newest_partition"),
                              at=record.event.timestamp if record.event is not None else 0.0)
